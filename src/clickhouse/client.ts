@@ -17,18 +17,22 @@ export type ClickHouseTarget =
  * tell them apart. chDB allows one data directory per process; a second process on the same path fails to lock it.
  */
 export function openClickHouse(target: ClickHouseTarget): ClickHouseClient {
+  // chDB and the server disagree on this default; pin it so JSON rows look the same on both. Our 64-bit values
+  // (ids, counters, bytes, milliseconds) stay far below 2^53, so plain JSON numbers are exact.
+  const clickhouse_settings = { output_format_json_quote_64bit_integers: 0 } as const;
   if (target.kind === 'chdb') {
     // chdb types its connection against @clickhouse/client-common, which @clickhouse/client now bundles under its own
     // (structurally equal) types; the cast bridges the two declarations of one interface.
     const connection = createChdbConnection({
       path: target.path,
     }) as unknown as ClickHouseClientConfigOptions['connection'];
-    return createClient({ connection });
+    return createClient({ connection, clickhouse_settings });
   }
   return createClient({
     url: target.url,
     username: target.username,
     password: target.password,
     database: target.database,
+    clickhouse_settings,
   });
 }

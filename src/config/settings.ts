@@ -51,7 +51,7 @@ function oneOf<const T extends string>(env: string, doc: string, fallback: T, va
 }
 
 function cacheDir(env: Readonly<Record<string, string | undefined>>): string {
-  return env.REPLAY_CACHE || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'replay-pipeline');
+  return env.REPLAY_CACHE || join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), '.cache'), 'replay-pipeline');
 }
 
 export const settings = {

@@ -1,0 +1,45 @@
+import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
+
+/**
+ * What the project needs from Postgres (teams, tokens, API keys): parameterised queries and a clean close. Two
+ * implementations: a `pg` pool against a PostgreSQL server (production) and PGlite in this process (embedded default).
+ */
+export interface SqlDatabase {
+  readonly kind: 'postgres' | 'pglite';
+  query<Row extends Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<Row[]>;
+  /** Runs several statements separated by semicolons, without parameters (migrations). */
+  exec(sql: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type PostgresTarget =
+  | { readonly kind: 'postgres'; readonly url: string; readonly poolSize?: number }
+  | { readonly kind: 'pglite' /** Data directory; `memory://` for an in-memory database. */; readonly dataDir: string };
+
+export async function openPostgres(target: PostgresTarget): Promise<SqlDatabase> {
+  if (target.kind === 'pglite') {
+    const db = await PGlite.create(target.dataDir);
+    return {
+      kind: 'pglite',
+      query: async <Row extends Record<string, unknown>>(sql: string, params: readonly unknown[] = []) =>
+        (await db.query<Row>(sql, [...params])).rows,
+      exec: async (sql) => {
+        await db.exec(sql);
+      },
+      close: () => db.close(),
+    };
+  }
+  const pool = new pg.Pool({ connectionString: target.url, max: target.poolSize ?? 10 });
+  // An idle client losing its connection must not crash the process; the next query gets a fresh one.
+  pool.on('error', () => {});
+  return {
+    kind: 'postgres',
+    query: async <Row extends Record<string, unknown>>(sql: string, params: readonly unknown[] = []) =>
+      (await pool.query<Row>(sql, [...params])).rows,
+    exec: async (sql) => {
+      await pool.query(sql);
+    },
+    close: () => pool.end(),
+  };
+}
