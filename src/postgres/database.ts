@@ -5,11 +5,16 @@ import pg from 'pg';
  * What the project needs from Postgres (teams, tokens, API keys): parameterised queries and a clean close. Two
  * implementations: a `pg` pool against a PostgreSQL server (production) and PGlite in this process (embedded default).
  */
-export interface SqlDatabase {
-  readonly kind: 'postgres' | 'pglite';
+export interface SqlExecutor {
   query<Row extends Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<Row[]>;
   /** Runs several statements separated by semicolons, without parameters (migrations). */
   exec(sql: string): Promise<void>;
+}
+
+export interface SqlDatabase extends SqlExecutor {
+  readonly kind: 'postgres' | 'pglite';
+  /** Runs `work` in one transaction on one connection: committed if it resolves, rolled back if it throws. */
+  transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -27,6 +32,16 @@ export async function openPostgres(target: PostgresTarget): Promise<SqlDatabase>
       exec: async (sql) => {
         await db.exec(sql);
       },
+      transaction: (work) =>
+        db.transaction((tx) =>
+          work({
+            query: async <Row extends Record<string, unknown>>(sql: string, params: readonly unknown[] = []) =>
+              (await tx.query<Row>(sql, [...params])).rows,
+            exec: async (sql) => {
+              await tx.exec(sql);
+            },
+          }),
+        ),
       close: () => db.close(),
     };
   }
@@ -39,6 +54,26 @@ export async function openPostgres(target: PostgresTarget): Promise<SqlDatabase>
       (await pool.query<Row>(sql, [...params])).rows,
     exec: async (sql) => {
       await pool.query(sql);
+    },
+    async transaction(work) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await work({
+          query: async <Row extends Record<string, unknown>>(sql: string, params: readonly unknown[] = []) =>
+            (await client.query<Row>(sql, [...params])).rows,
+          exec: async (sql) => {
+            await client.query(sql);
+          },
+        });
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw error;
+      } finally {
+        client.release();
+      }
     },
     close: () => pool.end(),
   };

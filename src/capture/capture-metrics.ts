@@ -1,0 +1,51 @@
+import { Counter, Histogram, type Registry } from 'prom-client';
+
+/** Capture's own metrics (request counts by route and status come from the shared HTTP layer). */
+export function createCaptureMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    wireBytes: new Counter({
+      name: 'capture_request_bytes_total',
+      help: 'Recording upload bytes as received on the wire (compressed).',
+      registers,
+    }),
+    decodedBytes: new Counter({
+      name: 'capture_decompressed_bytes_total',
+      help: 'Recording upload bytes after decompression.',
+      registers,
+    }),
+    events: new Counter({ name: 'capture_events_total', help: 'rrweb events accepted.', registers }),
+    producedMessages: new Counter({
+      name: 'capture_messages_produced_total',
+      help: 'Messages committed to Kafka, by topic.',
+      labelNames: ['topic'],
+      registers,
+    }),
+    producedBytes: new Counter({
+      name: 'capture_produced_bytes_total',
+      help: 'Message bytes committed to Kafka, by topic.',
+      labelNames: ['topic'],
+      registers,
+    }),
+    produceLatency: new Histogram({
+      name: 'capture_produce_duration_seconds',
+      help: 'Time from handing a request to the producer until its transaction committed (or failed).',
+      labelNames: ['outcome'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    rejections: new Counter({
+      name: 'capture_rejections_total',
+      help: 'Requests rejected, by stable error code.',
+      labelNames: ['code'],
+      registers,
+    }),
+    overflowSessions: new Counter({
+      name: 'capture_overflow_routed_total',
+      help: 'Session batches routed to the overflow topic by the per-session byte rate limit.',
+      registers,
+    }),
+  };
+}
+
+export type CaptureMetrics = ReturnType<typeof createCaptureMetrics>;

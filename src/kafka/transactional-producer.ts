@@ -1,0 +1,203 @@
+import Kafka from 'node-rdkafka';
+import { ReplayError } from '../errors/index.ts';
+import type { Logger } from '../logging/logger.ts';
+import { MAX_MESSAGE_BYTES } from './topics.ts';
+
+export interface ProducedRecord {
+  readonly topic: string;
+  readonly key: string;
+  readonly value: Buffer;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface TransactionalProducerOptions {
+  readonly brokers: string;
+  /** Unique per running process: a second producer with the same id fences the first. */
+  readonly transactionalId: string;
+  readonly clientId: string;
+  readonly log: Logger;
+  /** Longest a `send` waits for its transaction to commit before failing with kafka_unavailable (default 10 s). */
+  readonly commitTimeoutMs?: number;
+  /** Bytes put in one transaction at most; more waits for the next (default 64 MiB). */
+  readonly maxTransactionBytes?: number;
+  /** Called after every transaction with its outcome (metrics). */
+  readonly onTransaction?: (outcome: { ok: boolean; records: number; bytes: number; durationMs: number }) => void;
+}
+
+interface Pending {
+  readonly records: readonly ProducedRecord[];
+  readonly bytes: number;
+  readonly resolve: () => void;
+  readonly reject: (error: ReplayError) => void;
+}
+
+function call(fn: (cb: (error: Kafka.LibrdKafkaError | null | undefined) => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => fn((error) => (error ? reject(error) : resolve())));
+}
+
+/**
+ * All-or-nothing sends through Kafka transactions with group commit: every `send` waiting while a transaction is
+ * in flight joins the next one, so a request's messages are either all visible to `read_committed` consumers or
+ * none is, and the cost of a commit is shared by every request in it. When Kafka is unreachable `send` fails fast
+ * with `kafka_unavailable` (retriable) and the producer rebuilds itself in the background.
+ */
+export class TransactionalProducer {
+  private producer: Kafka.Producer | undefined;
+  private readonly queue: Pending[] = [];
+  private committing = false;
+  private recovering: Promise<void> | undefined;
+  private closed = false;
+  private readonly commitTimeoutMs: number;
+  private readonly maxTransactionBytes: number;
+  private readonly options: TransactionalProducerOptions;
+
+  constructor(options: TransactionalProducerOptions) {
+    this.options = options;
+    this.commitTimeoutMs = options.commitTimeoutMs ?? 10_000;
+    this.maxTransactionBytes = options.maxTransactionBytes ?? 64 * 1024 * 1024;
+  }
+
+  /** True while sends can succeed: connected, transactions initialised, not recovering from a failure. */
+  get ready(): boolean {
+    return this.producer !== undefined && this.recovering === undefined && !this.closed;
+  }
+
+  /** Connects and initialises transactions; rejects if Kafka cannot be reached within the commit timeout. */
+  async start(): Promise<void> {
+    this.producer = await this.createProducer();
+  }
+
+  send(records: readonly ProducedRecord[]): Promise<void> {
+    if (!this.ready) {
+      return Promise.reject(new ReplayError('kafka_unavailable', 'Kafka is unavailable; retry later'));
+    }
+    if (records.length === 0) return Promise.resolve();
+    const bytes = records.reduce((sum, r) => sum + r.value.length, 0);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ records, bytes, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /** Finishes queued sends (bounded by the commit timeout), then disconnects. */
+  async close(): Promise<void> {
+    while (this.queue.length > 0 || this.committing) await new Promise((resolve) => setTimeout(resolve, 10));
+    this.closed = true;
+    await this.recovering;
+    await this.disconnect(this.producer);
+    this.producer = undefined;
+  }
+
+  private pump(): void {
+    if (this.committing || this.queue.length === 0 || !this.producer) return;
+    this.committing = true;
+    void this.commitNext().finally(() => {
+      this.committing = false;
+      this.pump();
+    });
+  }
+
+  private async commitNext(): Promise<void> {
+    const batch: Pending[] = [];
+    let bytes = 0;
+    while (this.queue.length > 0 && (batch.length === 0 || bytes + this.queue[0]!.bytes <= this.maxTransactionBytes)) {
+      const next = this.queue.shift()!;
+      batch.push(next);
+      bytes += next.bytes;
+    }
+    const producer = this.producer!;
+    const started = Date.now();
+    const records = batch.reduce((n, p) => n + p.records.length, 0);
+    try {
+      await call((cb) => producer.beginTransaction(cb));
+      for (const pending of batch) {
+        for (const record of pending.records) await this.produce(producer, record);
+      }
+      await call((cb) => producer.commitTransaction(this.commitTimeoutMs, cb));
+      for (const pending of batch) pending.resolve();
+      this.options.onTransaction?.({ ok: true, records, bytes, durationMs: Date.now() - started });
+    } catch (error) {
+      const failure = new ReplayError('kafka_unavailable', 'Kafka did not accept the messages; retry later', {
+        cause: error,
+      });
+      for (const pending of batch) pending.reject(failure);
+      this.options.onTransaction?.({ ok: false, records, bytes, durationMs: Date.now() - started });
+      this.options.log.warn('transaction failed; rebuilding the producer', { error: (error as Error).message });
+      this.recover(producer);
+      // Requests queued behind the failed transaction would meet the same broken producer.
+      for (const pending of this.queue.splice(0)) pending.reject(failure);
+    }
+  }
+
+  private async produce(producer: Kafka.Producer, record: ProducedRecord): Promise<void> {
+    const headers = record.headers ? Object.entries(record.headers).map(([k, v]) => ({ [k]: v })) : undefined;
+    for (;;) {
+      try {
+        producer.produce(record.topic, null, record.value, record.key, Date.now(), undefined, headers);
+        return;
+      } catch (error) {
+        // The local queue is full: let librdkafka send, then try again.
+        if ((error as Kafka.LibrdKafkaError).code !== Kafka.CODES.ERRORS.ERR__QUEUE_FULL) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    }
+  }
+
+  /**
+   * A failed transaction leaves the producer in a state that is cheaper to replace than to diagnose: the new one,
+   * with the same transactional id, fences the old and aborts whatever it left open.
+   */
+  private recover(broken: Kafka.Producer): void {
+    if (this.recovering) return;
+    this.producer = undefined;
+    this.recovering = (async () => {
+      await this.disconnect(broken);
+      let delay = 250;
+      while (!this.closed) {
+        try {
+          this.producer = await this.createProducer();
+          this.options.log.info('producer ready again');
+          return;
+        } catch (error) {
+          this.options.log.warn('producer not ready yet', { error: (error as Error).message, retryInMs: delay });
+          await new Promise((resolve) => setTimeout(resolve, delay * (0.5 + Math.random())));
+          delay = Math.min(delay * 2, 10_000);
+        }
+      }
+    })().finally(() => {
+      this.recovering = undefined;
+    });
+  }
+
+  private async createProducer(): Promise<Kafka.Producer> {
+    const producer = new Kafka.Producer(
+      {
+        'metadata.broker.list': this.options.brokers,
+        'client.id': this.options.clientId,
+        'transactional.id': this.options.transactionalId,
+        'enable.idempotence': true,
+        // Payloads are LZ4 frames already; compressing them again costs CPU for nothing.
+        'compression.codec': 'none',
+        'message.max.bytes': MAX_MESSAGE_BYTES + 64 * 1024,
+        'linger.ms': 2,
+        'transaction.timeout.ms': Math.max(60_000, this.commitTimeoutMs * 3),
+        'socket.keepalive.enable': true,
+      },
+      { 'request.required.acks': -1, 'message.timeout.ms': this.commitTimeoutMs },
+    );
+    producer.setPollInterval(10);
+    try {
+      await call((cb) => producer.connect({ timeout: this.commitTimeoutMs }, (error) => cb(error ?? undefined)));
+      await call((cb) => producer.initTransactions(this.commitTimeoutMs, cb));
+      return producer;
+    } catch (error) {
+      await this.disconnect(producer);
+      throw error;
+    }
+  }
+
+  private async disconnect(producer: Kafka.Producer | undefined): Promise<void> {
+    if (!producer?.isConnected()) return;
+    await new Promise<void>((resolve) => producer.disconnect(5000, () => resolve()));
+  }
+}

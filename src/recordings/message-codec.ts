@@ -1,0 +1,166 @@
+import { crc32 } from 'node:zlib';
+import type { ActiveInterval } from './activity.ts';
+import type { EventsSummary } from './summary.ts';
+
+/**
+ * The recordings-topic message (DESIGN §3.2), capture → consumer:
+ *
+ *   offset 0   "RPLM"                 magic
+ *          4   u8  version            = 1
+ *          5   u8  flags              = 0 (reserved)
+ *          6   u32 header length (BE) = n
+ *         10   n bytes                header, UTF-8 JSON (`RecordingMessageHeader`)
+ *       10+n   u32 CRC-32 of the header bytes (BE)
+ *       14+n   payload                one LZ4 frame (content checksum on) of JSONL lines `[window_id, event]\n`
+ *
+ * The consumer reads the header without touching the payload, and appends the payload frame as is to the session's
+ * block: concatenated frames decode as one JSONL stream.
+ */
+export const MESSAGE_MAGIC = Buffer.from('RPLM', 'latin1');
+export const MESSAGE_VERSION = 1;
+const PREFIX_BYTES = 10;
+const CRC_BYTES = 4;
+/** A header is metadata only; anything bigger is damage or abuse. */
+export const MAX_HEADER_BYTES = 256 * 1024;
+
+export type RetentionClass = '30d' | '90d' | '1y' | '5y';
+export const retentionClasses: readonly RetentionClass[] = ['30d', '90d', '1y', '5y'];
+
+export interface RecordingMessageHeader extends EventsSummary {
+  readonly teamId: number;
+  readonly sessionId: string;
+  readonly distinctId: string;
+  /** Distinct window ids of the events in this message. */
+  readonly windowIds: string[];
+  readonly snapshotSource: 'web' | 'mobile';
+  readonly snapshotLibrary: string;
+  readonly retention: RetentionClass;
+  /** Bytes of the uncompressed JSONL payload. */
+  readonly rawBytes: number;
+  /** When capture accepted the request (ms since epoch). */
+  readonly capturedAt: number;
+  /** One id per capture request; `part` of `parts` when the request was split to fit the message limit. */
+  readonly requestId: string;
+  readonly part: number;
+  readonly parts: number;
+  readonly payloadCodec: 'lz4-frame';
+}
+
+export type MessageDecodeErrorCode =
+  | 'message_truncated'
+  | 'message_bad_magic'
+  | 'message_unsupported_version'
+  | 'message_header_corrupt'
+  | 'message_header_invalid';
+
+/** Why bytes are not a recordings message; `code` is the DLQ reason. */
+export class MessageDecodeError extends Error {
+  readonly code: MessageDecodeErrorCode;
+  constructor(code: MessageDecodeErrorCode, detail: string) {
+    super(detail);
+    this.code = code;
+  }
+}
+
+export interface DecodedRecordingMessage {
+  readonly header: RecordingMessageHeader;
+  /** The LZ4 frame, a view into the input buffer (no copy). */
+  readonly payload: Buffer;
+}
+
+export function encodeRecordingMessage(header: RecordingMessageHeader, payload: Buffer): Buffer {
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  if (json.length > MAX_HEADER_BYTES) throw new RangeError(`message header of ${json.length} bytes is too large`);
+  const out = Buffer.allocUnsafe(PREFIX_BYTES + json.length + CRC_BYTES + payload.length);
+  MESSAGE_MAGIC.copy(out, 0);
+  out[4] = MESSAGE_VERSION;
+  out[5] = 0;
+  out.writeUInt32BE(json.length, 6);
+  json.copy(out, PREFIX_BYTES);
+  out.writeUInt32BE(crc32(json), PREFIX_BYTES + json.length);
+  payload.copy(out, PREFIX_BYTES + json.length + CRC_BYTES);
+  return out;
+}
+
+/** True when the bytes start like a recordings message (used to route legacy, envelope-less messages). */
+export function hasMessageMagic(bytes: Buffer): boolean {
+  return bytes.length >= 4 && bytes.compare(MESSAGE_MAGIC, 0, 4, 0, 4) === 0;
+}
+
+export function decodeRecordingMessage(bytes: Buffer): DecodedRecordingMessage {
+  if (bytes.length < PREFIX_BYTES) throw new MessageDecodeError('message_truncated', `only ${bytes.length} bytes`);
+  if (!hasMessageMagic(bytes)) throw new MessageDecodeError('message_bad_magic', 'does not start with "RPLM"');
+  if (bytes[4] !== MESSAGE_VERSION) {
+    throw new MessageDecodeError(
+      'message_unsupported_version',
+      `version ${bytes[4]}, this build reads ${MESSAGE_VERSION}`,
+    );
+  }
+  const headerLength = bytes.readUInt32BE(6);
+  if (headerLength > MAX_HEADER_BYTES) {
+    throw new MessageDecodeError('message_header_corrupt', `header length ${headerLength} exceeds ${MAX_HEADER_BYTES}`);
+  }
+  const payloadStart = PREFIX_BYTES + headerLength + CRC_BYTES;
+  if (bytes.length < payloadStart) {
+    throw new MessageDecodeError('message_truncated', `header needs ${payloadStart} bytes, got ${bytes.length}`);
+  }
+  const json = bytes.subarray(PREFIX_BYTES, PREFIX_BYTES + headerLength);
+  if (crc32(json) !== bytes.readUInt32BE(PREFIX_BYTES + headerLength)) {
+    throw new MessageDecodeError('message_header_corrupt', 'header checksum mismatch');
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json.toString('utf8'));
+  } catch {
+    throw new MessageDecodeError('message_header_corrupt', 'header is not JSON');
+  }
+  const problem = headerProblem(parsed);
+  if (problem) throw new MessageDecodeError('message_header_invalid', problem);
+  if (bytes.length === payloadStart) throw new MessageDecodeError('message_truncated', 'no payload');
+  return { header: parsed as RecordingMessageHeader, payload: bytes.subarray(payloadStart) };
+}
+
+const isCount = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isTime = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v > 0;
+const isText = (v: unknown) => typeof v === 'string';
+const isInterval = (v: unknown) => Array.isArray(v) && v.length === 2 && isTime(v[0]) && isTime(v[1]) && v[0] <= v[1];
+
+const headerChecks: Record<keyof RecordingMessageHeader, (v: unknown) => boolean> = {
+  teamId: (v) => isCount(v) && (v as number) > 0,
+  sessionId: (v) => isText(v) && (v as string).length > 0,
+  distinctId: isText,
+  windowIds: (v) => Array.isArray(v) && v.every(isText),
+  snapshotSource: (v) => v === 'web' || v === 'mobile',
+  snapshotLibrary: isText,
+  retention: (v) => retentionClasses.includes(v as RetentionClass),
+  rawBytes: isCount,
+  capturedAt: isTime,
+  requestId: isText,
+  part: isCount,
+  parts: (v) => isCount(v) && (v as number) > 0,
+  payloadCodec: (v) => v === 'lz4-frame',
+  firstTimestamp: isTime,
+  lastTimestamp: isTime,
+  eventCount: (v) => isCount(v) && (v as number) > 0,
+  clickCount: isCount,
+  keypressCount: isCount,
+  mouseActivityCount: isCount,
+  consoleLogCount: isCount,
+  consoleWarnCount: isCount,
+  consoleErrorCount: isCount,
+  firstUrl: (v) => v === null || isText(v),
+  firstUrlTimestamp: (v) => v === null || isTime(v),
+  urls: (v) => Array.isArray(v) && v.every(isText),
+  activeIntervals: (v) => Array.isArray(v) && (v as ActiveInterval[]).every(isInterval),
+};
+
+function headerProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'header is not an object';
+  const header = value as Record<string, unknown>;
+  for (const [key, check] of Object.entries(headerChecks)) {
+    if (!check(header[key])) return `header field ${key} is missing or invalid`;
+  }
+  if ((header.firstTimestamp as number) > (header.lastTimestamp as number)) return 'firstTimestamp > lastTimestamp';
+  if ((header.part as number) >= (header.parts as number)) return 'part is not below parts';
+  return undefined;
+}

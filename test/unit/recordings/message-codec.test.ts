@@ -1,0 +1,111 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { compressLz4Frame, decompressLz4Frames, Lz4FrameError } from '../../../src/codec/lz4-frames.ts';
+import {
+  decodeRecordingMessage,
+  encodeRecordingMessage,
+  MessageDecodeError,
+} from '../../../src/recordings/message-codec.ts';
+import { sampleHeader } from '../../support/recordings.ts';
+
+const jsonl = Buffer.from('["w1",{"type":4,"timestamp":1,"data":{"href":"https://example.com/"}}]\n');
+
+function decodeCode(bytes: Buffer): string {
+  try {
+    decodeRecordingMessage(bytes);
+    return 'ok';
+  } catch (error) {
+    if (error instanceof MessageDecodeError) return error.code;
+    throw error;
+  }
+}
+
+describe('recordings message envelope (byte-level codec)', () => {
+  it('round-trips header and payload, with the payload a zero-copy view', () => {
+    const header = sampleHeader();
+    const payload = compressLz4Frame(jsonl);
+    const bytes = encodeRecordingMessage(header, payload);
+    expect(bytes.subarray(0, 5)).toEqual(Buffer.from([0x52, 0x50, 0x4c, 0x4d, 1]));
+    const decoded = decodeRecordingMessage(bytes);
+    expect(decoded.header).toEqual(header);
+    expect(decoded.payload.equals(payload)).toBe(true);
+    expect(decoded.payload.buffer).toBe(bytes.buffer);
+    expect(decompressLz4Frames(decoded.payload).equals(jsonl)).toBe(true);
+  });
+
+  it('rejects every truncation with message_truncated or a header error, never a crash', () => {
+    const bytes = encodeRecordingMessage(sampleHeader(), compressLz4Frame(jsonl));
+    const headerEnd = bytes.readUInt32BE(6) + 14;
+    for (let cut = 0; cut < headerEnd + 1; cut++) {
+      expect(['message_truncated', 'message_bad_magic']).toContain(decodeCode(bytes.subarray(0, cut)));
+    }
+    // A payload cut short passes the envelope but not the frame decoder.
+    for (let cut = headerEnd + 1; cut < bytes.length; cut++) {
+      const { payload } = decodeRecordingMessage(bytes.subarray(0, cut));
+      expect(() => decompressLz4Frames(payload)).toThrow(Lz4FrameError);
+    }
+  });
+
+  it('rejects a wrong magic and an unknown version with their own codes', () => {
+    const bytes = encodeRecordingMessage(sampleHeader(), compressLz4Frame(jsonl));
+    const wrongVersion = Buffer.from(bytes);
+    wrongVersion[4] = 2;
+    expect(decodeCode(wrongVersion)).toBe('message_unsupported_version');
+    expect(decodeCode(Buffer.from(`{"json":"not an envelope"}`))).toBe('message_bad_magic');
+  });
+
+  it('detects a flipped bit in the header by checksum and in the payload by the frame checksum', () => {
+    const bytes = encodeRecordingMessage(sampleHeader(), compressLz4Frame(jsonl));
+    const headerLength = bytes.readUInt32BE(6);
+    const damagedHeader = Buffer.from(bytes);
+    damagedHeader[10 + Math.floor(headerLength / 2)]! ^= 0x04;
+    expect(decodeCode(damagedHeader)).toBe('message_header_corrupt');
+
+    const payloadStart = 14 + headerLength;
+    for (let at = payloadStart + 7; at < bytes.length; at++) {
+      const damaged = Buffer.from(bytes);
+      damaged[at]! ^= 0x01;
+      const { payload } = decodeRecordingMessage(damaged);
+      expect(() => decompressLz4Frames(payload), `flip at ${at}`).toThrow(Lz4FrameError);
+    }
+  });
+
+  it('rejects headers with missing or ill-typed fields as message_header_invalid', () => {
+    const payload = compressLz4Frame(jsonl);
+    for (const bad of [
+      { teamId: 0 },
+      { sessionId: '' },
+      { retention: '2w' },
+      { eventCount: -1 },
+      { part: 1, parts: 1 },
+      { firstTimestamp: 5, lastTimestamp: 4 },
+      { activeIntervals: [[3, 2]] },
+    ]) {
+      const bytes = encodeRecordingMessage(sampleHeader(bad as never), payload);
+      expect(decodeCode(bytes), JSON.stringify(bad)).toBe('message_header_invalid');
+    }
+  });
+
+  it('never throws anything but a decode error on random or mutated bytes', () => {
+    const valid = encodeRecordingMessage(sampleHeader(), compressLz4Frame(jsonl));
+    const mutated = fc
+      .array(fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 })
+      .map((edits) => {
+        const copy = Buffer.from(valid);
+        for (const [at, value] of edits) copy[at] = value;
+        return copy;
+      });
+    const random = fc.uint8Array({ maxLength: 512 }).map((a) => Buffer.from(a));
+    fc.assert(
+      fc.property(fc.oneof(mutated, random), (bytes) => {
+        try {
+          const { payload } = decodeRecordingMessage(bytes);
+          decompressLz4Frames(payload);
+        } catch (error) {
+          expect(error instanceof MessageDecodeError || error instanceof Lz4FrameError).toBe(true);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
