@@ -51,7 +51,7 @@ setTimeout(
 ).unref();
 
 const workloads = [
-  { name: '64KiB', valueBytes: 64 * 1024, count: Math.max(10, Math.round(3000 * scale)), distinctValues: 48 },
+  { name: '64KiB', valueBytes: 64 * 1024, count: Math.max(10, Math.round(6000 * scale)), distinctValues: 48 },
   { name: '1KiB', valueBytes: 1024, count: Math.max(10, Math.round(100_000 * scale)), distinctValues: 1024 },
 ].map((w) => ({ ...w, seed: 0xc0ffee ^ w.valueBytes }));
 

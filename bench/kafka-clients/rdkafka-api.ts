@@ -97,7 +97,7 @@ export function rdkafkaClient(
   ): Promise<void> {
     let seen = 0;
     while (seen < expected && Date.now() < deadline) {
-      const batch = await callback<Kafka.Message[]>((done) => consumer.consume(Number(process.env.RDB ?? 1000), done));
+      const batch = await callback<Kafka.Message[]>((done) => consumer.consume(1000, done));
       for (const message of batch) onMessage(message);
       seen += batch.length;
     }
@@ -151,7 +151,7 @@ export function rdkafkaClient(
         consumer.on('rebalance', (err) => {
           if (err.code === ASSIGN && assigned === 0) assigned = performance.now();
         });
-        consumer.setDefaultConsumeTimeout(Number(process.env.RDT ?? 100));
+        consumer.setDefaultConsumeTimeout(100);
         const start = performance.now();
         consumer.subscribe([topic]);
         let messages = 0;

@@ -6,6 +6,7 @@ import { ensureTopics } from '../kafka/admin.ts';
 import { pipelineTopics } from '../kafka/topics.ts';
 import { openPostgres } from '../postgres/database.ts';
 import type { Command } from './command.ts';
+import { untilAborted } from './runtime.ts';
 
 export const devCommand: Command = {
   name: 'dev',
@@ -40,7 +41,7 @@ prints where everything listens. Data persists between runs. Ctrl-C stops everyt
           '',
         ].join('\n'),
       );
-      await new Promise<void>((done) => signal.addEventListener('abort', () => done(), { once: true }));
+      await untilAborted(signal);
       log.info('stopping');
     } finally {
       for (const stop of stops) await stop();

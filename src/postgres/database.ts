@@ -1,5 +1,6 @@
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
+import { ReplayError } from '../errors/index.ts';
 
 /**
  * What the project needs from Postgres (teams, tokens, API keys): parameterised queries and a clean close. Two
@@ -21,6 +22,16 @@ export interface SqlDatabase extends SqlExecutor {
 export type PostgresTarget =
   | { readonly kind: 'postgres'; readonly url: string; readonly poolSize?: number }
   | { readonly kind: 'pglite' /** Data directory; `memory://` for an in-memory database. */; readonly dataDir: string };
+
+/** `postgres://...` → a server; `pglite://memory` → in-memory PGlite; `pglite://<dir>` → PGlite persisted in dir. */
+export function postgresTargetFromUrl(url: string): PostgresTarget {
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return { kind: 'postgres', url };
+  if (url.startsWith('pglite://')) {
+    const rest = url.slice('pglite://'.length);
+    return { kind: 'pglite', dataDir: rest === 'memory' || rest === '' ? 'memory://' : rest };
+  }
+  throw new ReplayError('config_invalid', 'DATABASE_URL must start with postgres://, postgresql:// or pglite://');
+}
 
 export async function openPostgres(target: PostgresTarget): Promise<SqlDatabase> {
   if (target.kind === 'pglite') {
