@@ -9,7 +9,7 @@
  * read_committed). This process owns the broker and checks the results with node-rdkafka (log end offsets, committed
  * offsets, bytes on disk). Bounded in count and time; stops by itself.
  *
- * Run with bench/kafka-clients/run.sh. Env: BENCH_SCALE (message-count factor, default 1), BENCH_ROUNDS (default 3),
+ * Run with bench/kafka-clients/run.sh. Env: BENCH_SCALE (message-count factor, default 1), BENCH_ROUNDS (default 5),
  * BENCH_CLIENTS (comma list of client ids), BENCH_BUDGET_S (time budget of the measured rounds, default 150),
  * BENCH_OUT (JSON path).
  */
@@ -32,7 +32,7 @@ import type { WorkerJob, WorkerResult } from './worker.ts';
 const here = dirname(fileURLToPath(import.meta.url));
 const started = Date.now();
 const scale = Number(process.env.BENCH_SCALE ?? '1');
-const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? '3'));
+const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? '5'));
 const budgetMs = Number(process.env.BENCH_BUDGET_S ?? '150') * 1000;
 const CLIENTS = ['node-rdkafka', 'confluent-rdkafka', 'confluent-kafkajs', 'kafkajs'];
 const clientIds = process.env.BENCH_CLIENTS?.split(',').filter(Boolean) ?? CLIENTS;
