@@ -142,7 +142,13 @@ export function rdkafkaClient(
     async consume(topic: string, group: string, expected: number, deadline: number): Promise<ConsumeResult> {
       const consumer = await connected(
         new rd.KafkaConsumer(
-          { ...common, 'group.id': group, 'enable.auto.commit': false, rebalance_cb: true },
+          {
+            ...common,
+            'group.id': group,
+            'enable.auto.commit': false,
+            rebalance_cb: true,
+            ...(process.env.FQB ? { 'fetch.queue.backoff.ms': Number(process.env.FQB) } : {}),
+          },
           { 'auto.offset.reset': 'earliest' },
         ),
       );

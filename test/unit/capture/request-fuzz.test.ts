@@ -1,0 +1,103 @@
+import { gzipSync } from 'node:zlib';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { buildRecordingMessages } from '../../../src/capture/build-messages.ts';
+import { decodeBody } from '../../../src/capture/decode-body.ts';
+import { parseSnapshotRequest } from '../../../src/capture/parse-snapshots.ts';
+import { isReplayError } from '../../../src/errors/index.ts';
+import { decodeRecordingMessage } from '../../../src/recordings/message-codec.ts';
+import type { Team } from '../../../src/teams/team-store.ts';
+
+const team: Team = {
+  id: 1,
+  name: 't',
+  apiToken: 'phc_x',
+  sessionRecordingEnabled: true,
+  retention: '30d',
+  consoleLogCaptureEnabled: true,
+};
+
+/** Everything capture does to a body before producing; it must either yield messages or throw a catalogue error. */
+async function ingest(bytes: Buffer, contentType?: string): Promise<number> {
+  const json = await decodeBody({ bytes, contentType });
+  const request = parseSnapshotRequest(json);
+  let messages = 0;
+  for (const session of request.sessions) {
+    for (const record of buildRecordingMessages(
+      { ...session, team },
+      { maxMessageBytes: 1024 * 1024, requestId: 'r', capturedAt: 1 },
+    )) {
+      expect(decodeRecordingMessage(record.value).header.sessionId).toBe(session.sessionId);
+      messages++;
+    }
+  }
+  return messages;
+}
+
+const validBody = JSON.stringify([
+  {
+    event: '$snapshot',
+    properties: {
+      token: 'phc_x',
+      $session_id: 'abc-123',
+      $window_id: 'w-1',
+      $snapshot_data: [
+        { type: 4, timestamp: 1_763_800_000_000, data: { href: 'https://a/' } },
+        { type: 3, timestamp: 1_763_800_000_100, data: { source: 2, type: 2 } },
+      ],
+    },
+  },
+]);
+
+async function onlyCatalogueErrors(bytes: Buffer, contentType?: string): Promise<void> {
+  try {
+    await ingest(bytes, contentType);
+  } catch (error) {
+    if (!isReplayError(error)) throw error;
+    expect(error.httpStatus).toBeGreaterThanOrEqual(400);
+    expect(error.httpStatus).toBeLessThan(500);
+  }
+}
+
+describe('request decoding under random and mutated input', () => {
+  it('accepts the valid body it mutates', async () => {
+    expect(await ingest(gzipSync(validBody))).toBe(1);
+  });
+
+  it('mutated gzip and JSON bodies only ever end in a catalogue error or valid messages', async () => {
+    const gz = gzipSync(validBody);
+    const plain = Buffer.from(validBody);
+    const mutate = (base: Buffer) =>
+      fc
+        .array(fc.tuple(fc.nat(base.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 })
+        .map((edits) => {
+          const copy = Buffer.from(base);
+          for (const [at, value] of edits) copy[at] = value;
+          return copy;
+        });
+    const truncated = (base: Buffer) => fc.nat(base.length).map((n) => base.subarray(0, n));
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(mutate(gz), mutate(plain), truncated(gz), truncated(plain)), (bytes) =>
+        onlyCatalogueErrors(bytes),
+      ),
+      { numRuns: 1500 },
+    );
+  });
+
+  it('arbitrary JSON values and form bodies only ever end in a catalogue error or valid messages', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.jsonValue({ maxDepth: 5 }), async (value) => {
+        await onlyCatalogueErrors(Buffer.from(JSON.stringify(value)));
+        await onlyCatalogueErrors(
+          Buffer.from(`data=${encodeURIComponent(Buffer.from(JSON.stringify(value)).toString('base64'))}`),
+          'application/x-www-form-urlencoded',
+        );
+      }),
+      { numRuns: 1500 },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 300 }), (bytes) => onlyCatalogueErrors(Buffer.from(bytes))),
+      { numRuns: 1500 },
+    );
+  });
+});
