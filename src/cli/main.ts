@@ -3,12 +3,19 @@ import { isReplayError } from '../errors/index.ts';
 import { createLogger } from '../logging/logger.ts';
 import { captureCommand } from './capture-command.ts';
 import type { Command } from './command.ts';
-import { configCommand } from './config-command.ts';
+import { configCommand, errorsCommand } from './config-command.ts';
 import { devCommand } from './dev-command.ts';
 import { doctorCommand } from './doctor-command.ts';
 import { migrateCommand } from './migrate-command.ts';
 
-const commands: readonly Command[] = [devCommand, captureCommand, migrateCommand, doctorCommand, configCommand];
+const commands: readonly Command[] = [
+  devCommand,
+  captureCommand,
+  migrateCommand,
+  doctorCommand,
+  configCommand,
+  errorsCommand,
+];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length)) + 2;

@@ -1,2 +1,2 @@
-export { type ErrorCode, errorCatalogue } from './catalogue.ts';
+export { type ErrorCode, errorCatalogue, errorReferenceMarkdown } from './catalogue.ts';
 export { isReplayError, ReplayError } from './replay-error.ts';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { configReferenceMarkdown, loadConfig } from '../../src/config/index.ts';
-import { isReplayError } from '../../src/errors/index.ts';
+import { errorReferenceMarkdown, isReplayError } from '../../src/errors/index.ts';
 
 describe('configuration', () => {
   it('applies documented defaults when nothing is set', () => {
@@ -21,6 +21,11 @@ describe('configuration', () => {
       expect((error as Error).message).toContain('LOG_LEVEL');
       expect((error as Error).message).toContain('REPLAY_KAFKA_HEAP_MB');
     }
+  });
+
+  it('keeps docs/errors.md in step with the error catalogue', () => {
+    const committed = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
+    expect(committed).toBe(errorReferenceMarkdown());
   });
 
   it('keeps docs/configuration.md in step with the settings table', () => {
