@@ -1,39 +1,71 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { openClickHouse } from '../clickhouse/client.ts';
+import { demoPageHtml, serveHtml } from '../dev/demo-page.ts';
 import { startLocalKafka } from '../harness/kafka.ts';
 import { ensureTopics } from '../kafka/admin.ts';
 import { pipelineTopics } from '../kafka/topics.ts';
 import { openPostgres } from '../postgres/database.ts';
+import { migratePostgres } from '../postgres/migrations.ts';
+import { TeamStore } from '../teams/team-store.ts';
+import { runCapture } from './capture-command.ts';
 import type { Command } from './command.ts';
 import { untilAborted } from './runtime.ts';
+
+/** The token of the team `dev` seeds; stable so a page set up once keeps recording across runs. */
+export const DEV_TOKEN = 'phc_dev_demo_token';
 
 export const devCommand: Command = {
   name: 'dev',
   summary: 'Run everything in one process on the embedded defaults (local Kafka, filesystem blobs, chDB, PGlite).',
   usage: `replay dev
 
-Starts a local single-node Kafka broker and opens the embedded stores under REPLAY_DATA_DIR (default .data), then
-prints where everything listens. Data persists between runs. Ctrl-C stops everything cleanly.`,
+Starts a local single-node Kafka broker, PGlite and chDB under REPLAY_DATA_DIR (default .data), runs capture on
+CAPTURE_PORT, seeds a demo team, and serves a demo page (posthog-js recording against capture) on DEV_DEMO_PORT.
+Data persists between runs. Ctrl-C stops everything cleanly.`,
   async run(_args, { config, log, signal, stdout }) {
     const dataDir = resolve(config.dataDir);
     await mkdir(join(dataDir, 'blobs'), { recursive: true });
-    log.info('starting local Kafka broker', { dir: join(dataDir, 'kafka') });
-    const kafka = await startLocalKafka(config, { dir: join(dataDir, 'kafka') });
-    const stops: (() => Promise<void>)[] = [() => kafka.stop()];
+    const stops: (() => Promise<void>)[] = [];
     try {
+      log.info('starting local Kafka broker', { dir: join(dataDir, 'kafka') });
+      const kafka = await startLocalKafka(config, { dir: join(dataDir, 'kafka') });
+      stops.unshift(() => kafka.stop());
       await ensureTopics(kafka.brokers, pipelineTopics(4));
+
+      const postgres = await openPostgres({ kind: 'pglite', dataDir: join(dataDir, 'pglite') });
+      stops.unshift(() => postgres.close());
+      await migratePostgres(postgres);
+      const teams = new TeamStore(postgres);
+      const team =
+        (await teams.byToken(DEV_TOKEN)) ??
+        (await teams.create({
+          name: 'Demo',
+          apiToken: DEV_TOKEN,
+          sessionRecordingEnabled: true,
+          retention: '30d',
+          consoleLogCaptureEnabled: true,
+        }));
+
       const clickhouse = openClickHouse({ kind: 'chdb', path: join(dataDir, 'clickhouse') });
       stops.unshift(() => clickhouse.close());
       const [row] = await (await clickhouse.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' })).json<{
         v: string;
       }>();
-      const postgres = await openPostgres({ kind: 'pglite', dataDir: join(dataDir, 'pglite') });
-      stops.unshift(() => postgres.close());
+
+      const capture = await runCapture(config, log.child('capture'), postgres, kafka.brokers);
+      stops.unshift(() => capture.stop());
+      const demo = await serveHtml(
+        demoPageHtml({ captureUrl: config.capturePublicUrl || capture.service.url, token: team.apiToken }),
+        config.devDemoPort,
+      );
+      stops.unshift(() => new Promise<void>((done) => demo.server.close(() => done())));
 
       stdout(
         [
           'replay dev is running (Ctrl-C to stop)',
+          `  demo page   ${demo.url}  (posthog-js records this page against capture)`,
+          `  capture     ${capture.service.url}  (POST /s/, /metrics, /readyz; team "${team.name}", token ${team.apiToken})`,
           `  kafka       ${kafka.brokers}  (Apache Kafka ${kafka.version}, data ${join(dataDir, 'kafka')})`,
           `  blobs       ${join(dataDir, 'blobs')}  (filesystem blob store)`,
           `  clickhouse  ${join(dataDir, 'clickhouse')}  (chDB, ClickHouse ${row?.v})`,

@@ -63,6 +63,13 @@ export const settings = {
     'warn',
     'error',
   ]),
+  devDemoPort: integer(
+    'DEV_DEMO_PORT',
+    '`dev` mode: port of the demo page that records itself (0 = any free port).',
+    8000,
+    0,
+    65535,
+  ),
   dataDir: text(
     'REPLAY_DATA_DIR',
     'Where `dev` mode keeps its state (Kafka log, blobs, chDB, PGlite) between runs.',

@@ -1,14 +1,11 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Page } from 'playwright-core';
-import { LOOPBACK } from '../../src/harness/ports.ts';
 
 /**
  * Wraps rrweb's `record` when posthog-js's recorder installs it on `window.__PosthogExtensions__.rrweb`, and copies
  * every emitted event into `window.__rrwebEmitted`: what rrweb itself produced, before posthog-js compresses it.
  * posthog-js is not modified; the page only observes.
  */
-const RRWEB_TAP = `
+export const RRWEB_TAP = `
 (function () {
   window.__rrwebEmitted = [];
   var ext = (window.__PosthogExtensions__ = window.__PosthogExtensions__ || {});
@@ -36,41 +33,6 @@ const RRWEB_TAP = `
     set: function (value) { if (value && typeof value.record === 'function') value.record = tap(value.record); current = value; },
   });
 })();`;
-
-/** A demo shop page that loads posthog-js from capture (`api_host`), on its own loopback origin. */
-export function demoPageHtml(options: { captureUrl: string; token: string; tap?: boolean }): string {
-  const filler = Array.from(
-    { length: 60 },
-    (_, i) => `<p>Product line ${i}: a sturdy thing for everyday use.</p>`,
-  ).join('');
-  return `<!doctype html>
-<html><head><meta charset="utf-8"><title>Demo shop</title>
-${options.tap ? `<script>${RRWEB_TAP}</script>` : ''}
-<script src="${options.captureUrl}/static/array.js"></script>
-<script>
-  posthog.init(${JSON.stringify(options.token)}, {
-    api_host: ${JSON.stringify(options.captureUrl)},
-    opt_out_useragent_filter: true,
-    request_queue_config: { flush_interval_ms: 250 },
-    enable_recording_console_log: true,
-  });
-</script></head>
-<body>
-  <h1>Demo shop</h1>
-  <label>Search <input id="search" type="text"></label>
-  <button id="buy" onclick="document.getElementById('status').textContent = 'Added to cart: ' + document.getElementById('search').value; console.error('checkout failed for', document.getElementById('search').value)">Add to cart</button>
-  <p id="status">Cart is empty</p>
-  ${filler}
-</body></html>`;
-}
-
-export async function serveHtml(html: string): Promise<{ url: string; server: Server }> {
-  const server = createServer((_req, res) =>
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html),
-  );
-  await new Promise<void>((resolve) => server.listen(0, LOOPBACK, resolve));
-  return { url: `http://${LOOPBACK}:${(server.address() as AddressInfo).port}/`, server };
-}
 
 /** Makes posthog-js send what it has buffered now (it flushes on unload), without leaving the page. */
 export async function flushPosthog(page: Page): Promise<void> {

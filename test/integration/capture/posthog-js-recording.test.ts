@@ -4,6 +4,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { decompressLz4Frames } from '../../../src/codec/lz4-frames.ts';
 import { loadConfig } from '../../../src/config/index.ts';
+import { demoPageHtml, serveHtml } from '../../../src/dev/demo-page.ts';
 import { launchChromium } from '../../../src/harness/chromium.ts';
 import { topicNames } from '../../../src/kafka/topics.ts';
 import { decodeRecordingMessage, type RecordingMessageHeader } from '../../../src/recordings/message-codec.ts';
@@ -11,7 +12,7 @@ import { inflatePosthogEvent } from '../../../src/recordings/posthog-compressed-
 import type { Team } from '../../../src/teams/team-store.ts';
 import { startTestCapture, type TestCapture } from '../../support/capture.ts';
 import { headerOf, readTopic } from '../../support/kafka.ts';
-import { actLikeAUser, demoPageHtml, emittedEvents, flushPosthog, serveHtml } from '../../support/posthog-page.ts';
+import { actLikeAUser, emittedEvents, flushPosthog, RRWEB_TAP } from '../../support/posthog-page.ts';
 
 const stack = inject('stack');
 
@@ -57,7 +58,7 @@ describe('posthog-js records a page against capture (real Chromium, real Kafka)'
   beforeAll(async () => {
     capture = await startTestCapture({ brokers: stack.kafka!.brokers, databaseUrl: stack.postgres!.url });
     team = await capture.createTeam({ retention: '90d' });
-    page = await serveHtml(demoPageHtml({ captureUrl: capture.url, token: team.apiToken, tap: true }));
+    page = await serveHtml(demoPageHtml({ captureUrl: capture.url, token: team.apiToken, headScript: RRWEB_TAP }));
     browser = await launchChromium(loadConfig());
   });
   afterAll(async () => {
