@@ -20,6 +20,7 @@ import {
   withTimeout,
 } from './lib.ts';
 import type { Corpus } from './payload.ts';
+import { FETCH_TUNING } from './rdkafka-api.ts';
 
 interface KjsMessage {
   readonly key?: Buffer | string | null;
@@ -143,6 +144,7 @@ export async function kafkajsClient(flavor: Flavor, brokers: string): Promise<Cl
     isKafkajs
       ? { groupId, allowAutoTopicCreation: false, readUncommitted: false }
       : {
+          ...FETCH_TUNING,
           // A rebalance_cb that returns nothing only observes: the Confluent layer still does the assignment.
           ...(extra.onAssign
             ? { rebalance_cb: (err: { code: number }) => err.code === -175 && extra.onAssign?.() }

@@ -21,6 +21,13 @@ import {
 } from './lib.ts';
 import type { Corpus } from './payload.ts';
 
+/**
+ * librdkafka stops fetching a partition once its local queue holds queued.max.messages.kbytes (64 MiB) and then waits
+ * fetch.queue.backoff.ms (default 1000) before fetching again: with fast consumers that is a ~1 s stall per refill.
+ * The blob consumer will set it low; so does the bench, for all three librdkafka-based clients.
+ */
+export const FETCH_TUNING = { 'fetch.queue.backoff.ms': 10 } as const;
+
 const QUEUE_FULL = -184; // RD_KAFKA_RESP_ERR__QUEUE_FULL
 const ASSIGN = -175; // RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS
 
@@ -142,13 +149,7 @@ export function rdkafkaClient(
     async consume(topic: string, group: string, expected: number, deadline: number): Promise<ConsumeResult> {
       const consumer = await connected(
         new rd.KafkaConsumer(
-          {
-            ...common,
-            'group.id': group,
-            'enable.auto.commit': false,
-            rebalance_cb: true,
-            ...(process.env.FQB ? { 'fetch.queue.backoff.ms': Number(process.env.FQB) } : {}),
-          },
+          { ...common, 'group.id': group, 'enable.auto.commit': false, rebalance_cb: true, ...FETCH_TUNING },
           { 'auto.offset.reset': 'earliest' },
         ),
       );
