@@ -77,6 +77,15 @@ export const errorCatalogue = {
   // Capture: downstream (nothing was written; the client retries)
   kafka_unavailable: spec('server_error', 503, true, 'Kafka did not commit the request; nothing of it was written.'),
   team_lookup_failed: spec('server_error', 503, true, 'Postgres could not be asked about the token.'),
+
+  // Blob storage
+  blob_not_found: spec('not_found', 404, false, 'The object holding a block is gone (deleted or expired).'),
+  blob_store_unavailable: spec(
+    'server_error',
+    503,
+    true,
+    'The blob store failed a read or write; retried with backoff.',
+  ),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

@@ -24,6 +24,12 @@ export interface TransactionalProducerOptions {
   readonly onTransaction?: (outcome: { ok: boolean; records: number; bytes: number; durationMs: number }) => void;
 }
 
+/** Consumer offsets to commit inside a transaction (the next offset to read, per partition). */
+export interface ConsumerOffsets {
+  readonly offsets: readonly Kafka.TopicPartitionOffset[];
+  readonly consumer: Kafka.KafkaConsumer;
+}
+
 interface Pending {
   readonly records: readonly ProducedRecord[];
   readonly bytes: number;
@@ -45,6 +51,8 @@ export class TransactionalProducer {
   private producer: Kafka.Producer | undefined;
   private readonly queue: Pending[] = [];
   private committing = false;
+  /** Transactions run one at a time, in call order. */
+  private chain: Promise<void> = Promise.resolve();
   private recovering: Promise<void> | undefined;
   private closed = false;
   private readonly commitTimeoutMs: number;
@@ -88,15 +96,37 @@ export class TransactionalProducer {
     this.producer = undefined;
   }
 
+  /**
+   * One transaction on its own: the records, plus consumer offsets when given (consume-transform-produce: the
+   * offsets commit if and only if the records do). Waits for any transaction in flight. Rejects with
+   * `kafka_unavailable` when the transaction did not commit; nothing of it is then visible.
+   */
+  transaction(records: readonly ProducedRecord[], offsets?: ConsumerOffsets): Promise<void> {
+    if (!this.ready) {
+      return Promise.reject(new ReplayError('kafka_unavailable', 'Kafka is unavailable; retry later'));
+    }
+    return this.exclusive(() => this.transact(records, offsets));
+  }
+
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(work);
+    this.chain = run.then(
+      () => {},
+      () => {},
+    );
+    return run;
+  }
+
   private pump(): void {
-    if (this.committing || this.queue.length === 0 || !this.producer) return;
+    if (this.committing || this.queue.length === 0) return;
     this.committing = true;
-    void this.commitNext().finally(() => {
+    void this.exclusive(() => this.commitNext()).finally(() => {
       this.committing = false;
       this.pump();
     });
   }
 
+  /** Group commit: everything queued (up to the byte cap) goes into one transaction. */
   private async commitNext(): Promise<void> {
     const batch: Pending[] = [];
     let bytes = 0;
@@ -105,27 +135,36 @@ export class TransactionalProducer {
       batch.push(next);
       bytes += next.bytes;
     }
-    const producer = this.producer!;
+    try {
+      await this.transact(batch.flatMap((pending) => pending.records));
+      for (const pending of batch) pending.resolve();
+    } catch (error) {
+      for (const pending of batch) pending.reject(error as ReplayError);
+      // Requests queued behind a failed transaction would meet the same broken producer.
+      for (const pending of this.queue.splice(0)) pending.reject(error as ReplayError);
+    }
+  }
+
+  private async transact(records: readonly ProducedRecord[], offsets?: ConsumerOffsets): Promise<void> {
+    const producer = this.producer;
+    if (!producer) throw new ReplayError('kafka_unavailable', 'Kafka is unavailable; retry later');
     const started = Date.now();
-    const records = batch.reduce((n, p) => n + p.records.length, 0);
+    const bytes = records.reduce((sum, r) => sum + r.value.length, 0);
     try {
       await call((cb) => producer.beginTransaction(cb));
-      for (const pending of batch) {
-        for (const record of pending.records) await this.produce(producer, record);
+      for (const record of records) await this.produce(producer, record);
+      if (offsets && offsets.offsets.length > 0) {
+        await call((cb) =>
+          producer.sendOffsetsToTransaction([...offsets.offsets], offsets.consumer, this.commitTimeoutMs, cb),
+        );
       }
       await call((cb) => producer.commitTransaction(this.commitTimeoutMs, cb));
-      for (const pending of batch) pending.resolve();
-      this.options.onTransaction?.({ ok: true, records, bytes, durationMs: Date.now() - started });
+      this.options.onTransaction?.({ ok: true, records: records.length, bytes, durationMs: Date.now() - started });
     } catch (error) {
-      const failure = new ReplayError('kafka_unavailable', 'Kafka did not accept the messages; retry later', {
-        cause: error,
-      });
-      for (const pending of batch) pending.reject(failure);
-      this.options.onTransaction?.({ ok: false, records, bytes, durationMs: Date.now() - started });
+      this.options.onTransaction?.({ ok: false, records: records.length, bytes, durationMs: Date.now() - started });
       this.options.log.warn('transaction failed; rebuilding the producer', { error: (error as Error).message });
       this.recover(producer);
-      // Requests queued behind the failed transaction would meet the same broken producer.
-      for (const pending of this.queue.splice(0)) pending.reject(failure);
+      throw new ReplayError('kafka_unavailable', 'Kafka did not commit the transaction; retry later', { cause: error });
     }
   }
 

@@ -1,0 +1,288 @@
+import Kafka from 'node-rdkafka';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Logger } from '../logging/logger.ts';
+import { sleep } from './backoff.ts';
+import { type ConsumerHandle, type PartitionRef, partitionKey, type Sink } from './sink.ts';
+
+/** librdkafka's logical offset for "the first message still stored". */
+const OFFSET_BEGINNING = -2;
+
+export interface PartitionConsumerOptions {
+  readonly brokers: string;
+  readonly groupId: string;
+  readonly topics: readonly string[];
+  readonly clientId: string;
+  readonly sink: Sink;
+  readonly log: Logger;
+  readonly registry: Registry;
+  /** `read_committed` for topics written in transactions (default). */
+  readonly isolation?: 'read_committed' | 'read_uncommitted';
+  /** Most messages handed to the sink per call (default 1000). */
+  readonly batchSize?: number;
+  /** Longest one fetch waits for messages, and so the longest between two `tick`s (default 100 ms). */
+  readonly pollTimeoutMs?: number;
+  /** Longest `stop()` spends draining before it leaves the group anyway (default 30 s). */
+  readonly shutdownTimeoutMs?: number;
+}
+
+/**
+ * The consumer framework: a node-rdkafka consumer in a group with cooperative-sticky assignment and no automatic
+ * commits, feeding one sink. It tracks which partitions it owns, tells the sink about revocations inside the
+ * rebalance callback, pauses fetching while the sink applies backpressure, and reports lag.
+ */
+export class PartitionConsumer {
+  private readonly consumer: Kafka.KafkaConsumer;
+  private readonly owned = new Map<string, PartitionRef>();
+  private readonly lastMessageTime = new Map<string, number>();
+  private readonly options: PartitionConsumerOptions;
+  private readonly metrics: ReturnType<typeof createConsumerMetrics>;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private paused = false;
+  private lastLoopAt = Date.now();
+
+  constructor(options: PartitionConsumerOptions) {
+    this.options = options;
+    this.metrics = createConsumerMetrics(options.registry);
+    this.consumer = new Kafka.KafkaConsumer(
+      {
+        'metadata.broker.list': options.brokers,
+        'group.id': options.groupId,
+        'client.id': options.clientId,
+        'partition.assignment.strategy': 'cooperative-sticky',
+        'enable.auto.commit': false,
+        'enable.auto.offset.store': false,
+        'isolation.level': options.isolation ?? 'read_committed',
+        // Without this a drained local queue waits up to 1 s before the next fetch (measured: docs/kafka-client.md).
+        'fetch.queue.backoff.ms': 10,
+        'queued.max.messages.kbytes': 65536,
+        'socket.keepalive.enable': true,
+        rebalance_cb: (error: Kafka.LibrdKafkaError, assignment: Kafka.Assignment[]) =>
+          this.onRebalance(error, assignment),
+      } as Kafka.ConsumerGlobalConfig,
+      { 'auto.offset.reset': 'earliest' },
+    );
+    this.consumer.setDefaultConsumeTimeout(options.pollTimeoutMs ?? 100);
+  }
+
+  /** Partitions owned right now. */
+  assignment(): PartitionRef[] {
+    return [...this.owned.values()];
+  }
+
+  /** Alive: the loop has turned recently. Ready: connected, looping and the sink healthy. */
+  ready(): boolean {
+    return (
+      this.running &&
+      this.consumer.isConnected() &&
+      Date.now() - this.lastLoopAt < 30_000 &&
+      this.options.sink.healthy()
+    );
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve, reject) =>
+      this.consumer.connect({ timeout: 30_000 }, (error) => (error ? reject(error) : resolve())),
+    );
+    await this.options.sink.start(this.handle());
+    this.consumer.subscribe([...this.options.topics]);
+    this.running = true;
+    this.loop = this.run();
+    this.options.log.info('consuming', { group: this.options.groupId, topics: this.options.topics.join(',') });
+  }
+
+  /** Graceful stop: no more fetching, the sink drains (bounded), then the consumer leaves the group. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    await this.loop;
+    const deadline = this.options.shutdownTimeoutMs ?? 30_000;
+    const drained = await Promise.race([
+      this.options.sink.drain().then(
+        () => true,
+        (error) => {
+          this.options.log.error('drain failed; uncommitted work will be read again', { error: String(error) });
+          return false;
+        },
+      ),
+      sleep(deadline).then(() => false),
+    ]);
+    if (!drained) this.options.log.warn('shutdown deadline passed before the sink drained');
+    await new Promise<void>((resolve) => this.consumer.disconnect(10_000, () => resolve()));
+  }
+
+  private handle(): ConsumerHandle {
+    return {
+      owns: (p) => this.owned.has(partitionKey(p)),
+      kafkaConsumer: this.consumer,
+      commit: async (offsets) => {
+        const mine = offsets.filter((o) => this.owned.has(partitionKey(o)));
+        if (mine.length === 0) return;
+        this.consumer.commitSync(mine.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })));
+      },
+      rewindToCommitted: async (partitions) => {
+        const mine = partitions.filter((p) => this.owned.has(partitionKey(p)));
+        if (mine.length === 0) return;
+        const committed = await new Promise<Kafka.TopicPartitionOffset[]>((resolve, reject) =>
+          this.consumer.committed(mine, 10_000, (error, got) => (error ? reject(error) : resolve(got))),
+        );
+        for (const tp of committed) {
+          // No commit yet: back to the start of the partition (auto.offset.reset = earliest).
+          const offset = tp.offset >= 0 ? tp.offset : (Kafka.CODES.OFFSET_BEGINNING ?? -2);
+          await new Promise<void>((resolve, reject) =>
+            this.consumer.seek({ topic: tp.topic, partition: tp.partition, offset }, 10_000, (error) =>
+              error ? reject(error) : resolve(),
+            ),
+          );
+        }
+      },
+    };
+  }
+
+  private onRebalance(error: Kafka.LibrdKafkaError, assignment: Kafka.Assignment[]): void {
+    const refs = assignment.map((a) => ({ topic: a.topic, partition: a.partition }));
+    try {
+      if (error.code === Kafka.CODES.ERRORS.ERR__ASSIGN_PARTITIONS) {
+        for (const ref of refs) this.owned.set(partitionKey(ref), ref);
+        this.consumer.incrementalAssign(assignment);
+        if (this.paused) this.consumer.pause(refs);
+        this.metrics.rebalances.inc({ kind: 'assign' });
+      } else if (error.code === Kafka.CODES.ERRORS.ERR__REVOKE_PARTITIONS) {
+        for (const ref of refs) {
+          this.owned.delete(partitionKey(ref));
+          this.lastMessageTime.delete(partitionKey(ref));
+          this.metrics.lagMessages.remove({ topic: ref.topic, partition: String(ref.partition) });
+          this.metrics.lagSeconds.remove({ topic: ref.topic, partition: String(ref.partition) });
+        }
+        this.options.sink.revoked(refs);
+        this.consumer.incrementalUnassign(assignment);
+        this.metrics.rebalances.inc({ kind: 'revoke' });
+      } else {
+        this.options.log.error('rebalance error', { error: error.message });
+      }
+      this.options.log.info('rebalance', {
+        event: error.code === Kafka.CODES.ERRORS.ERR__ASSIGN_PARTITIONS ? 'assigned' : 'revoked',
+        partitions: refs.map(partitionKey).join(','),
+        owned: this.owned.size,
+      });
+    } catch (caught) {
+      if (this.consumer.isConnected()) this.options.log.error('rebalance failed', { error: String(caught) });
+    }
+  }
+
+  private consumeBatch(): Promise<Kafka.Message[]> {
+    return new Promise((resolve, reject) =>
+      this.consumer.consume(this.options.batchSize ?? 1000, (error, messages) =>
+        error ? reject(error) : resolve(messages),
+      ),
+    );
+  }
+
+  private async run(): Promise<void> {
+    const sink = this.options.sink;
+    while (this.running) {
+      this.lastLoopAt = Date.now();
+      try {
+        this.applyBackpressure(sink.backpressure());
+        const messages = this.paused ? [] : await this.consumeBatch();
+        if (this.paused) await sleep(this.options.pollTimeoutMs ?? 100);
+        if (messages.length > 0) {
+          const started = performance.now();
+          let bytes = 0;
+          for (const message of messages) {
+            bytes += message.size;
+            this.lastMessageTime.set(`${message.topic}:${message.partition}`, message.timestamp ?? Date.now());
+          }
+          await sink.handle(messages);
+          this.metrics.messages.inc(messages.length);
+          this.metrics.bytes.inc(bytes);
+          this.metrics.batchSize.observe(messages.length);
+          this.metrics.handleSeconds.observe((performance.now() - started) / 1000);
+        }
+        await sink.tick();
+        this.updateLag();
+      } catch (error) {
+        // A sink error here is a bug or an unexpected downstream failure: keep the process alive, log, slow down.
+        this.options.log.error('consumer loop error', { error: (error as Error).stack ?? String(error) });
+        await sleep(1000);
+      }
+    }
+  }
+
+  private applyBackpressure(wanted: boolean): void {
+    if (wanted === this.paused) return;
+    const refs = this.assignment();
+    if (wanted) this.consumer.pause(refs);
+    else this.consumer.resume(refs);
+    this.paused = wanted;
+    this.metrics.paused.set(wanted ? 1 : 0);
+    if (wanted) this.metrics.pauses.inc();
+    this.options.log.info(wanted ? 'paused: sink applies backpressure' : 'resumed');
+  }
+
+  /** Lag per partition from the watermarks librdkafka already has: messages behind, and how old the last one read is. */
+  private updateLag(): void {
+    const positions = this.owned.size > 0 ? this.consumer.position(this.assignment()) : [];
+    for (const { topic, partition, offset } of positions) {
+      const labels = { topic, partition: String(partition) };
+      let high: number;
+      try {
+        high = this.consumer.getWatermarkOffsets(topic, partition).highOffset;
+      } catch {
+        continue;
+      }
+      if (high < 0 || offset < 0) continue;
+      const behind = Math.max(0, high - offset);
+      this.metrics.lagMessages.set(labels, behind);
+      const last = this.lastMessageTime.get(`${topic}:${partition}`);
+      this.metrics.lagSeconds.set(
+        labels,
+        behind === 0 || last === undefined ? 0 : Math.max(0, (Date.now() - last) / 1000),
+      );
+    }
+  }
+}
+
+function createConsumerMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    messages: new Counter({ name: 'consumer_messages_total', help: 'Messages consumed.', registers }),
+    bytes: new Counter({ name: 'consumer_bytes_total', help: 'Message bytes consumed (values).', registers }),
+    batchSize: new Histogram({
+      name: 'consumer_batch_messages',
+      help: 'Messages per batch handed to the sink.',
+      buckets: [1, 10, 50, 100, 250, 500, 1000, 5000],
+      registers,
+    }),
+    handleSeconds: new Histogram({
+      name: 'consumer_sink_handle_seconds',
+      help: 'Time the sink took to take one batch.',
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers,
+    }),
+    lagMessages: new Gauge({
+      name: 'consumer_lag_messages',
+      help: 'Messages between the consumer position and the end of the partition (0 when caught up).',
+      labelNames: ['topic', 'partition'],
+      registers,
+    }),
+    lagSeconds: new Gauge({
+      name: 'consumer_lag_seconds',
+      help: 'Age of the last message read on a partition that is behind (0 when caught up).',
+      labelNames: ['topic', 'partition'],
+      registers,
+    }),
+    paused: new Gauge({ name: 'consumer_paused', help: '1 while fetching is paused by backpressure.', registers }),
+    pauses: new Counter({
+      name: 'consumer_pauses_total',
+      help: 'Times fetching was paused by backpressure.',
+      registers,
+    }),
+    rebalances: new Counter({
+      name: 'consumer_rebalances_total',
+      help: 'Partition assignments and revocations.',
+      labelNames: ['kind'],
+      registers,
+    }),
+  };
+}
