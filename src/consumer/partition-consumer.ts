@@ -128,7 +128,7 @@ export class PartitionConsumer {
         );
         for (const tp of committed) {
           // No commit yet: back to the start of the partition (auto.offset.reset = earliest).
-          const offset = tp.offset >= 0 ? tp.offset : (Kafka.CODES.OFFSET_BEGINNING ?? -2);
+          const offset = tp.offset >= 0 ? tp.offset : OFFSET_BEGINNING;
           await new Promise<void>((resolve, reject) =>
             this.consumer.seek({ topic: tp.topic, partition: tp.partition, offset }, 10_000, (error) =>
               error ? reject(error) : resolve(),
