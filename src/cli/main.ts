@@ -1,6 +1,7 @@
 import { loadConfig } from '../config/index.ts';
 import { isReplayError } from '../errors/index.ts';
 import { createLogger } from '../logging/logger.ts';
+import { blobConsumerCommand } from './blob-consumer-command.ts';
 import { captureCommand } from './capture-command.ts';
 import type { Command } from './command.ts';
 import { configCommand, errorsCommand } from './config-command.ts';
@@ -11,6 +12,7 @@ import { migrateCommand } from './migrate-command.ts';
 const commands: readonly Command[] = [
   devCommand,
   captureCommand,
+  blobConsumerCommand,
   migrateCommand,
   doctorCommand,
   configCommand,

@@ -35,6 +35,20 @@ function integer(env: string, doc: string, fallback: number, min: number, max: n
   };
 }
 
+function flag(env: string, doc: string, fallback: boolean): SettingSpec<boolean> {
+  return {
+    env,
+    doc,
+    defaultText: `\`${fallback}\``,
+    parse: (raw) => {
+      if (raw === undefined || raw === '') return fallback;
+      if (['1', 'true', 'yes'].includes(raw.toLowerCase())) return true;
+      if (['0', 'false', 'no'].includes(raw.toLowerCase())) return false;
+      throw new SettingParseError(`${env} must be true or false, got "${raw}"`);
+    },
+  };
+}
+
 function oneOf<const T extends string>(env: string, doc: string, fallback: T, values: readonly T[]): SettingSpec<T> {
   return {
     env,
@@ -203,6 +217,72 @@ export const settings = {
     defaultText: '`capture-<hostname>-<pid>`',
     parse: (raw) => raw || `capture-${hostname()}-${process.pid}`,
   } satisfies SettingSpec<string>,
+
+  blobStore: oneOf('BLOB_STORE', 'Where flushed objects go.', 'fs', ['fs', 's3']),
+  blobFsRoot: text('BLOB_FS_ROOT', 'Root directory of the filesystem blob store.', '.data/blobs'),
+  s3Bucket: text('S3_BUCKET', 'Bucket for blob objects (BLOB_STORE=s3).', 'session-recordings'),
+  s3Endpoint: text('S3_ENDPOINT', 'S3-compatible endpoint (MinIO, R2); empty for AWS.', ''),
+  s3Region: text('S3_REGION', 'S3 region.', 'us-east-1'),
+  s3ForcePathStyle: flag('S3_FORCE_PATH_STYLE', 'Path-style bucket URLs (MinIO needs them).', true),
+  s3AccessKeyId: text('S3_ACCESS_KEY_ID', 'Static S3 credentials; empty = the AWS default credential chain.', ''),
+  s3SecretAccessKey: text('S3_SECRET_ACCESS_KEY', 'Secret for `S3_ACCESS_KEY_ID`.', ''),
+  s3ServerSideEncryption: oneOf('S3_SSE', 'Server-side encryption of objects (empty = bucket default).', '', [
+    '',
+    'AES256',
+    'aws:kms',
+  ]),
+  s3KmsKeyId: text('S3_KMS_KEY_ID', 'KMS key for `S3_SSE=aws:kms`.', ''),
+  blobPrefix: text(
+    'BLOB_PREFIX',
+    'Key prefix of blob objects: `{prefix}/{retention}/{yyyy}/{mm}/{dd}/...`.',
+    'session_recordings',
+  ),
+  blobCodec: oneOf('BLOB_CODEC', 'Block codec: LZ4 frames as captured (fast), or zstd (smaller).', 'lz4-frame', [
+    'lz4-frame',
+    'zstd',
+  ]),
+  blobSpoolDir: text('BLOB_SPOOL_DIR', 'Local directory of the blob consumer spool files.', '.data/spool'),
+  blobFlushIntervalMs: integer('BLOB_FLUSH_INTERVAL_MS', 'Flush when the batch is this old.', 10_000, 100, 3_600_000),
+  blobFlushMaxBytes: integer(
+    'BLOB_FLUSH_MAX_BYTES',
+    'Flush when the batch holds this many raw bytes.',
+    100 * MiB,
+    MiB,
+    8192 * MiB,
+  ),
+  blobMinFreeDiskBytes: integer(
+    'BLOB_MIN_FREE_DISK_BYTES',
+    'Flush early below this much free disk in the spool directory; pause fetching below half of it.',
+    1024 * MiB,
+    0,
+    Number.MAX_SAFE_INTEGER,
+  ),
+  blobTopic: text(
+    'BLOB_TOPIC',
+    'Topic the blob consumer reads (the overflow topic for an overflow deployment).',
+    'session_recording_snapshot_item_events',
+  ),
+  blobGroupId: text('BLOB_GROUP_ID', 'Consumer group of the blob consumer.', 'blob-consumer'),
+  blobLegacyRetention: oneOf(
+    'BLOB_LEGACY_RETENTION',
+    'Retention class of envelope-less (parse path) messages.',
+    '30d',
+    ['30d', '90d', '1y', '5y'],
+  ),
+  blobTransactionalId: {
+    env: 'BLOB_TRANSACTIONAL_ID',
+    doc: 'Kafka transactional id of this blob consumer; unique among running blob consumers.',
+    defaultText: '`blob-consumer-<hostname>-<pid>`',
+    parse: (raw) => raw || `blob-consumer-${hostname()}-${process.pid}`,
+  } satisfies SettingSpec<string>,
+  blobConsumerHost: text('BLOB_CONSUMER_HOST', 'Address of the blob consumer health/metrics server.', '127.0.0.1'),
+  blobConsumerPort: integer(
+    'BLOB_CONSUMER_PORT',
+    'Port of the blob consumer health/metrics server (0 = any).',
+    8011,
+    0,
+    65535,
+  ),
 } as const;
 
 type SettingsTable = typeof settings;

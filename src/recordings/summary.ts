@@ -1,4 +1,4 @@
-import { type ActiveInterval, intervalsOf } from './activity.ts';
+import { type ActiveInterval, intervalsOf, mergeIntervals } from './activity.ts';
 import { EventType, IncrementalSource, MouseInteraction, type RrwebEvent } from './rrweb.ts';
 
 /** Caps that keep one summary small whatever the page does. */
@@ -131,4 +131,34 @@ export class SummaryBuilder {
 
 export function isConsoleEvent(event: RrwebEvent): boolean {
   return event.type === EventType.Plugin && field(event.data, 'plugin') === 'rrweb/console@1';
+}
+
+/** Adds `part` (a later message's summary) into `into`, as if their events had been summarised together. */
+export function mergeSummary(into: EventsSummary, part: EventsSummary): void {
+  into.firstTimestamp = Math.min(into.firstTimestamp, part.firstTimestamp);
+  into.lastTimestamp = Math.max(into.lastTimestamp, part.lastTimestamp);
+  into.eventCount += part.eventCount;
+  into.clickCount += part.clickCount;
+  into.keypressCount += part.keypressCount;
+  into.mouseActivityCount += part.mouseActivityCount;
+  into.consoleLogCount += part.consoleLogCount;
+  into.consoleWarnCount += part.consoleWarnCount;
+  into.consoleErrorCount += part.consoleErrorCount;
+  if (part.firstUrl !== null && (into.firstUrlTimestamp === null || part.firstUrlTimestamp! < into.firstUrlTimestamp)) {
+    into.firstUrl = part.firstUrl;
+    into.firstUrlTimestamp = part.firstUrlTimestamp;
+  }
+  for (const url of part.urls) {
+    if (into.urls.length >= MAX_URLS_PER_SUMMARY) break;
+    if (!into.urls.includes(url)) into.urls.push(url);
+  }
+  into.activeIntervals =
+    part.activeIntervals.length === 0
+      ? into.activeIntervals
+      : mergeIntervals([...into.activeIntervals, ...part.activeIntervals]);
+}
+
+/** A copy of a summary that `mergeSummary` may change without touching the original. */
+export function cloneSummary(summary: EventsSummary): EventsSummary {
+  return { ...summary, urls: [...summary.urls], activeIntervals: [...summary.activeIntervals] };
 }

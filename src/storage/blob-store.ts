@@ -15,6 +15,10 @@ export interface BlobStore {
   /** Keys under a prefix, in lexical order. */
   list(prefix: string): AsyncIterable<string>;
   delete(key: string): Promise<void>;
+  /** The object's address in summary rows (`s3://bucket/key`, `file:///root/key`). */
+  urlOf(key: string): string;
+  /** The key an address points at, or undefined when it is not in this store. */
+  keyOf(url: string): string | undefined;
 }
 
 export interface BlobWriter {

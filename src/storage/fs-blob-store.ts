@@ -91,6 +91,15 @@ export class FsBlobStore implements BlobStore {
     yield* keys.sort();
   }
 
+  urlOf(key: string): string {
+    return `${this.description}/${key}`;
+  }
+
+  keyOf(url: string): string | undefined {
+    const prefix = `${this.description}/`;
+    return url.startsWith(prefix) ? url.slice(prefix.length) : undefined;
+  }
+
   async delete(key: string): Promise<void> {
     await rm(this.pathOf(key), { force: true });
   }

@@ -131,6 +131,15 @@ export class S3BlobStore implements BlobStore {
     } while (token);
   }
 
+  urlOf(key: string): string {
+    return `s3://${this.options.bucket}/${key}`;
+  }
+
+  keyOf(url: string): string | undefined {
+    const prefix = `s3://${this.options.bucket}/`;
+    return url.startsWith(prefix) ? url.slice(prefix.length) : undefined;
+  }
+
   async delete(key: string): Promise<void> {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: key }));
   }

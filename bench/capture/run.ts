@@ -1,0 +1,169 @@
+/**
+ * Capture throughput bench: a real capture process (`replay capture`) in front of a real Kafka broker, loaded from this
+ * process over loopback with posthog-js-like gzip uploads built from the rrweb corpus.
+ *
+ *   node bench/capture/run.ts [--seconds 20] [--concurrency 8] [--sessions 200]
+ *
+ * Reports decompressed MB/s (wall clock and per capture CPU-second), requests/s and latency percentiles, and writes
+ * the figures to bench/results/capture-<time>.json.
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { gzipSync } from 'node:zlib';
+import { loadConfig } from '../../src/config/index.ts';
+import { startLocalKafka } from '../../src/harness/kafka.ts';
+import { freePort, LOOPBACK } from '../../src/harness/ports.ts';
+import { ensureTopics } from '../../src/kafka/admin.ts';
+import { pipelineTopics } from '../../src/kafka/topics.ts';
+import { openPostgres } from '../../src/postgres/database.ts';
+import { migratePostgres } from '../../src/postgres/migrations.ts';
+import { TeamStore } from '../../src/teams/team-store.ts';
+import { amplify, ensureCorpus, posthogBatches } from '../corpus/corpus.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '20' },
+    concurrency: { type: 'string', default: '8' },
+    sessions: { type: 'string', default: '200' },
+  },
+});
+const seconds = Number(args.seconds);
+const concurrency = Number(args.concurrency);
+const log = (message: string) => process.stderr.write(`[bench:capture] ${message}\n`);
+
+/** utime + stime of a process in seconds, from /proc (clock ticks are 100 Hz on Linux). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'replay-bench-capture-'));
+const config = loadConfig();
+log('starting Kafka');
+const kafka = await startLocalKafka(config, { dir: join(dir, 'kafka') });
+await ensureTopics(kafka.brokers, pipelineTopics(4));
+
+const databaseUrl = `pglite://${join(dir, 'pglite')}`;
+const db = await openPostgres({ kind: 'pglite', dataDir: join(dir, 'pglite') });
+await migratePostgres(db);
+const team = await new TeamStore(db).create({
+  name: 'bench',
+  apiToken: 'phc_bench',
+  sessionRecordingEnabled: true,
+  retention: '30d',
+  consoleLogCaptureEnabled: true,
+});
+await db.close();
+
+log('preparing request bodies from the rrweb corpus');
+const corpus = await ensureCorpus();
+const bodies: { gzip: Buffer; rawBytes: number }[] = [];
+for (const session of amplify(corpus, { count: Number(args.sessions), seed: 1, startMs: Date.UTC(2026, 10, 22) })) {
+  for (const json of posthogBatches(session, { token: team.apiToken })) {
+    bodies.push({ gzip: gzipSync(json, { level: 6 }), rawBytes: json.length });
+  }
+}
+const totalRaw = bodies.reduce((n, b) => n + b.rawBytes, 0);
+log(
+  `${bodies.length} bodies, ${(totalRaw / 1e6).toFixed(1)} MB decompressed, ${(bodies.reduce((n, b) => n + b.gzip.length, 0) / 1e6).toFixed(1)} MB gzip`,
+);
+
+const port = await freePort();
+const child = spawn(process.execPath, ['bin/replay.ts', 'capture'], {
+  env: {
+    ...process.env,
+    LOG_LEVEL: 'warn',
+    CAPTURE_PORT: String(port),
+    KAFKA_BROKERS: kafka.brokers,
+    DATABASE_URL: databaseUrl,
+    CAPTURE_TEAM_REQUESTS_PER_SECOND: '1000000',
+    CAPTURE_SESSION_BURST_BYTES: String(1024 * 1024 * 1024),
+  },
+  stdio: ['ignore', 'inherit', 'inherit'],
+});
+const base = `http://${LOOPBACK}:${port}`;
+for (let i = 0; i < 200; i++) {
+  if (
+    await fetch(`${base}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    )
+  )
+    break;
+  await new Promise((resolve) => setTimeout(resolve, 100));
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+function post(body: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${base}/s/`,
+      { method: 'POST', agent, headers: { 'content-type': 'text/plain', 'content-length': String(body.length) } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+log(`loading for ${seconds} s with ${concurrency} concurrent clients`);
+const cpuStart = await cpuSeconds(child.pid!);
+const started = performance.now();
+const deadline = started + seconds * 1000;
+const latencies: number[] = [];
+let next = 0;
+let okBytes = 0;
+let failures = 0;
+await Promise.all(
+  Array.from({ length: concurrency }, async () => {
+    while (performance.now() < deadline) {
+      const body = bodies[next++ % bodies.length]!;
+      const t0 = performance.now();
+      const status = await post(body.gzip);
+      latencies.push(performance.now() - t0);
+      if (status === 200) okBytes += body.rawBytes;
+      else failures++;
+    }
+  }),
+);
+const wallSeconds = (performance.now() - started) / 1000;
+const captureCpu = (await cpuSeconds(child.pid!)) - cpuStart;
+agent.destroy();
+child.kill('SIGTERM');
+await new Promise((resolve) => child.once('exit', resolve));
+await kafka.stop();
+await rm(dir, { recursive: true, force: true });
+
+latencies.sort((a, b) => a - b);
+const result = {
+  date: new Date().toISOString(),
+  machine: '2 cores (broker, capture and load generator share them)',
+  seconds: Number(wallSeconds.toFixed(1)),
+  concurrency,
+  requests: latencies.length,
+  failures,
+  requestsPerSecond: Number((latencies.length / wallSeconds).toFixed(1)),
+  decompressedMBps: Number((okBytes / 1e6 / wallSeconds).toFixed(1)),
+  captureCpuSeconds: Number(captureCpu.toFixed(2)),
+  decompressedMBPerCaptureCoreSecond: Number((okBytes / 1e6 / captureCpu).toFixed(1)),
+  latencyMs: {
+    p50: Number(percentile(latencies, 50).toFixed(1)),
+    p99: Number(percentile(latencies, 99).toFixed(1)),
+    max: Number(latencies.at(-1)?.toFixed(1)),
+  },
+};
+await mkdir('bench/results', { recursive: true });
+await writeFile(`bench/results/capture-${Date.now()}.json`, `${JSON.stringify(result, null, 2)}\n`);
+console.log(JSON.stringify(result, null, 2));

@@ -1,0 +1,20 @@
+import type { Config } from '../config/index.ts';
+import type { BlobStore } from './blob-store.ts';
+import { FsBlobStore } from './fs-blob-store.ts';
+import { S3BlobStore } from './s3-blob-store.ts';
+
+/** The blob store the configuration names (BLOB_STORE). */
+export function openBlobStore(config: Config): BlobStore {
+  if (config.blobStore === 'fs') return new FsBlobStore(config.blobFsRoot);
+  return new S3BlobStore({
+    bucket: config.s3Bucket,
+    region: config.s3Region,
+    forcePathStyle: config.s3ForcePathStyle,
+    ...(config.s3Endpoint ? { endpoint: config.s3Endpoint } : {}),
+    ...(config.s3AccessKeyId
+      ? { credentials: { accessKeyId: config.s3AccessKeyId, secretAccessKey: config.s3SecretAccessKey } }
+      : {}),
+    ...(config.s3ServerSideEncryption ? { serverSideEncryption: config.s3ServerSideEncryption } : {}),
+    ...(config.s3KmsKeyId ? { kmsKeyId: config.s3KmsKeyId } : {}),
+  });
+}
