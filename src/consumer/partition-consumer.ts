@@ -108,7 +108,7 @@ export class PartitionConsumer {
       sleep(deadline).then(() => false),
     ]);
     if (!drained) this.options.log.warn('shutdown deadline passed before the sink drained');
-    await new Promise<void>((resolve) => this.consumer.disconnect(10_000, () => resolve()));
+    await new Promise<void>((resolve) => this.consumer.disconnect(() => resolve()));
   }
 
   private handle(): ConsumerHandle {

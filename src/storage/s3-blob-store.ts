@@ -38,10 +38,12 @@ function isMissing(error: unknown): boolean {
 export class S3BlobStore implements BlobStore {
   readonly description: string;
   readonly client: S3Client;
+  readonly bucket: string;
   private readonly options: S3BlobStoreOptions;
 
   constructor(options: S3BlobStoreOptions) {
     this.options = options;
+    this.bucket = options.bucket;
     this.description = `s3://${options.bucket}${options.endpoint ? ` at ${options.endpoint}` : ''}`;
     this.client = new S3Client({
       region: options.region,
