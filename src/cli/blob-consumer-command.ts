@@ -42,6 +42,7 @@ export async function runBlobConsumer(
     minFreeDiskBytes: config.blobMinFreeDiskBytes,
     legacyRetention: config.blobLegacyRetention,
     writer: `${config.blobGroupId}/${config.blobTransactionalId}`,
+    faultDelayBeforeCommitMs: config.blobFaultDelayBeforeCommitMs,
     log: log.child('sink'),
     registry,
   });
@@ -51,6 +52,8 @@ export async function runBlobConsumer(
     topics: [config.blobTopic],
     clientId: config.blobTransactionalId,
     sink,
+    sessionTimeoutMs: config.kafkaSessionTimeoutMs,
+    ...(config.kafkaGroupInstanceId ? { groupInstanceId: config.kafkaGroupInstanceId } : {}),
     log: log.child('consumer'),
     registry,
   });

@@ -128,6 +128,18 @@ export const settings = {
     MiB,
     100 * MiB,
   ),
+  kafkaSessionTimeoutMs: integer(
+    'KAFKA_SESSION_TIMEOUT_MS',
+    'Consumer group session timeout: how long a dead consumer keeps its partitions.',
+    15_000,
+    6000,
+    300_000,
+  ),
+  kafkaGroupInstanceId: text(
+    'KAFKA_GROUP_INSTANCE_ID',
+    'Static group membership id (e.g. the StatefulSet pod name): a restarted consumer gets its partitions back at once, without a rebalance. Empty = dynamic membership.',
+    '',
+  ),
   databaseUrl: text(
     'DATABASE_URL',
     'Postgres holding teams, tokens and API keys: `postgres://user@host:port/db`, or `pglite://<dir>` / `pglite://memory` for embedded PGlite.',
@@ -275,6 +287,13 @@ export const settings = {
     defaultText: '`blob-consumer-<hostname>-<pid>`',
     parse: (raw) => raw || `blob-consumer-${hostname()}-${process.pid}`,
   } satisfies SettingSpec<string>,
+  blobFaultDelayBeforeCommitMs: integer(
+    'BLOB_FAULT_DELAY_BEFORE_COMMIT_MS',
+    'Fault-injection aid for crash tests: wait this long between writing objects and committing them. Keep 0 in production.',
+    0,
+    0,
+    600_000,
+  ),
   blobConsumerHost: text('BLOB_CONSUMER_HOST', 'Address of the blob consumer health/metrics server.', '127.0.0.1'),
   blobConsumerPort: integer(
     'BLOB_CONSUMER_PORT',

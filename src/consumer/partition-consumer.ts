@@ -23,6 +23,10 @@ export interface PartitionConsumerOptions {
   readonly pollTimeoutMs?: number;
   /** Longest `stop()` spends draining before it leaves the group anyway (default 30 s). */
   readonly shutdownTimeoutMs?: number;
+  /** How long a silent member keeps its partitions (default 15 s). */
+  readonly sessionTimeoutMs?: number;
+  /** Static membership: a restart with the same id resumes its partitions without a rebalance. */
+  readonly groupInstanceId?: string;
 }
 
 /**
@@ -57,6 +61,9 @@ export class PartitionConsumer {
         'fetch.queue.backoff.ms': 10,
         'queued.max.messages.kbytes': 65536,
         'socket.keepalive.enable': true,
+        'session.timeout.ms': options.sessionTimeoutMs ?? 15_000,
+        'heartbeat.interval.ms': Math.floor((options.sessionTimeoutMs ?? 15_000) / 5),
+        ...(options.groupInstanceId ? { 'group.instance.id': options.groupInstanceId } : {}),
         rebalance_cb: (error: Kafka.LibrdKafkaError, assignment: Kafka.Assignment[]) =>
           this.onRebalance(error, assignment),
       } as Kafka.ConsumerGlobalConfig,

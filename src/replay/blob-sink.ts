@@ -41,6 +41,8 @@ export interface BlobSinkOptions {
   readonly legacyRetention: RetentionClass;
   /** Written into object footers: who made the object. */
   readonly writer: string;
+  /** Crash tests only: a pause between writing objects and committing them (0 = none). */
+  readonly faultDelayBeforeCommitMs?: number;
   readonly log: Logger;
   readonly registry: Registry;
 }
@@ -202,6 +204,10 @@ export class BlobSink implements Sink {
       }
     }
 
+    if (written) {
+      log.debug('objects written; committing', { objects: written.objects.map((o) => o.key).join(',') });
+      if (this.options.faultDelayBeforeCommitMs) await sleep(this.options.faultDelayBeforeCommitMs);
+    }
     for (let attempt = 0; written; attempt++) {
       const committable = this.committable(batch);
       const rows = written.rows.filter((r) => committable.has(r.partition));

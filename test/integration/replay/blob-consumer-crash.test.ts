@@ -1,0 +1,136 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, inject, it } from 'vitest';
+import { ensureTopics } from '../../../src/kafka/admin.ts';
+import { topicNames } from '../../../src/kafka/topics.ts';
+import type { SummaryRow } from '../../../src/recordings/summary-row.ts';
+import { blockEvents, freshBucketStore, sessionMessages, testTeam } from '../../support/blob-consumer.ts';
+import { syntheticSession } from '../../support/expected-summary.ts';
+import { produceAll, readTopic } from '../../support/kafka.ts';
+
+const stack = inject('stack');
+const brokers = stack.kafka!.brokers;
+
+/** A blob consumer in its own process, so the test can kill -9 it; resolves `marker` when its log shows `waitFor`. */
+function spawnConsumer(env: Record<string, string>, waitFor?: string) {
+  const child: ChildProcess = spawn(process.execPath, ['bin/replay.ts', 'blob-consumer'], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  const marker = new Promise<void>((resolve) => {
+    const onData = (chunk: Buffer) => {
+      log += chunk.toString();
+      if (waitFor && log.includes(waitFor)) resolve();
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return { child, marker, exited, log: () => log };
+}
+
+describe('blob consumer killed with SIGKILL at random points', () => {
+  it('loses no event and duplicates no summary among committed records', async () => {
+    const topic = `recordings-crash-${randomUUID()}`;
+    await ensureTopics(brokers, [{ name: topic, partitions: 4, config: {} }]);
+    const store = await freshBucketStore();
+    const team = testTeam(920_000 + Math.floor(Math.random() * 10_000));
+    const base = Date.UTC(2026, 10, 21, 8, 0, 0);
+    const sessions = Array.from({ length: 24 }, (_, i) => ({
+      sessionId: randomUUID(),
+      events: syntheticSession(100 + i, base + i * 10_000, 80),
+    }));
+    // Each session's messages are produced in three waves, between crashes.
+    const waves = [0, 1, 2].map((wave) =>
+      sessions.flatMap((s) => sessionMessages(topic, team, s.sessionId, s.events.slice(wave * 28, (wave + 1) * 28), 2)),
+    );
+    const env = {
+      KAFKA_BROKERS: brokers,
+      LOG_LEVEL: 'debug',
+      BLOB_TOPIC: topic,
+      BLOB_GROUP_ID: `crash-${randomUUID()}`,
+      BLOB_TRANSACTIONAL_ID: `crash-${randomUUID()}`,
+      // Static membership: each restart takes the partitions back at once instead of waiting out the dead member.
+      KAFKA_GROUP_INSTANCE_ID: `crash-member-${randomUUID()}`,
+      BLOB_STORE: 's3',
+      S3_BUCKET: store.bucket,
+      S3_ENDPOINT: stack.minio!.endpoint,
+      S3_ACCESS_KEY_ID: stack.minio!.accessKeyId,
+      S3_SECRET_ACCESS_KEY: stack.minio!.secretAccessKey,
+      BLOB_SPOOL_DIR: await mkdtemp(join(tmpdir(), 'replay-crash-spool-')),
+      BLOB_FLUSH_INTERVAL_MS: '500',
+      BLOB_MIN_FREE_DISK_BYTES: '0',
+      BLOB_CONSUMER_PORT: '0',
+    };
+
+    // 1: killed while consuming and spooling, before any flush can finish.
+    await produceAll(brokers, waves[0]!);
+    let run = spawnConsumer({ ...env, BLOB_FLUSH_INTERVAL_MS: '60000' }, 'consuming');
+    await run.marker;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    run.child.kill('SIGKILL');
+    await run.exited;
+
+    // 2: killed after its objects are written and before the transaction commits.
+    run = spawnConsumer({ ...env, BLOB_FAULT_DELAY_BEFORE_COMMIT_MS: '5000' }, 'objects written; committing');
+    await run.marker;
+    run.child.kill('SIGKILL');
+    await run.exited;
+
+    // 3: a clean round commits something, then a kill at a random moment of the next.
+    await produceAll(brokers, waves[1]!);
+    run = spawnConsumer(env, '] flushed ');
+    await Promise.race([run.marker, new Promise((resolve) => setTimeout(resolve, 20_000))]);
+    expect(run.log()).toContain('flushed');
+    await produceAll(brokers, waves[2]!);
+    await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 1500)));
+    run.child.kill('SIGKILL');
+    await run.exited;
+
+    // 4: a last consumer finishes the job.
+    run = spawnConsumer(env);
+    const expectedEvents = sessions.reduce((n, s) => n + s.events.length, 0);
+    const messages = await readTopic(brokers, topicNames.replaySummaries, {
+      done: (got) =>
+        got
+          .map((m) => JSON.parse(m.value!.toString()) as SummaryRow)
+          .filter((r) => r.team_id === team.id)
+          .reduce((n, r) => n + r.event_count, 0) >= expectedEvents,
+      timeoutMs: 90_000,
+    });
+    // Give a late duplicate, if there were one, the time to show up.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const all = [...messages, ...(await readTopic(brokers, topicNames.replaySummaries, { idleMs: 1500 }))];
+    run.child.kill('SIGTERM');
+    await run.exited;
+
+    const rows = new Map<string, SummaryRow>();
+    for (const m of all) {
+      const row = JSON.parse(m.value!.toString()) as SummaryRow;
+      if (row.team_id === team.id) rows.set(`${row.block_url}`, row);
+    }
+    const committed = [...rows.values()];
+    expect(committed.reduce((n, r) => n + r.event_count, 0)).toBe(expectedEvents);
+    // No message of a session is covered by two committed rows (a session's messages share one partition).
+    const ranges = committed.map((r) => {
+      const [a, b] = r.source_offsets.split(':')[2]!.split('-').map(Number);
+      return { session: r.session_id, a: a!, b: b! };
+    });
+    for (const x of ranges) {
+      for (const y of ranges) {
+        if (x !== y && x.session === y.session) expect(x.b < y.a || y.b < x.a, JSON.stringify([x, y])).toBe(true);
+      }
+    }
+    for (const session of sessions) {
+      const mine = committed
+        .filter((r) => r.session_id === session.sessionId)
+        .sort((a, b) => a.source_offsets.localeCompare(b.source_offsets, 'en', { numeric: true }));
+      const events = (await Promise.all(mine.map((r) => blockEvents(store, r)))).flat().map(([, e]) => e);
+      expect(events).toEqual(session.events);
+    }
+  });
+});
