@@ -168,6 +168,7 @@ export class PartitionConsumer {
         this.options.log.error('rebalance error', { error: error.message });
       }
       this.options.log.info('rebalance', {
+        member: this.options.clientId,
         event: error.code === Kafka.CODES.ERRORS.ERR__ASSIGN_PARTITIONS ? 'assigned' : 'revoked',
         partitions: refs.map(partitionKey).join(','),
         owned: this.owned.size,

@@ -7,7 +7,13 @@ import { describe, expect, inject, it } from 'vitest';
 import { ensureTopics } from '../../../src/kafka/admin.ts';
 import { topicNames } from '../../../src/kafka/topics.ts';
 import type { SummaryRow } from '../../../src/recordings/summary-row.ts';
-import { blockEvents, freshBucketStore, sessionMessages, testTeam } from '../../support/blob-consumer.ts';
+import {
+  expectExactlyOnce,
+  freshBucketStore,
+  sessionMessages,
+  testTeam,
+  waitForTeamRows,
+} from '../../support/blob-consumer.ts';
 import { syntheticSession } from '../../support/expected-summary.ts';
 import { produceAll, readTopic } from '../../support/kafka.ts';
 
@@ -93,44 +99,14 @@ describe('blob consumer killed with SIGKILL at random points', () => {
 
     // 4: a last consumer finishes the job.
     run = spawnConsumer(env);
-    const expectedEvents = sessions.reduce((n, s) => n + s.events.length, 0);
-    const messages = await readTopic(brokers, topicNames.replaySummaries, {
-      done: (got) =>
-        got
-          .map((m) => JSON.parse(m.value!.toString()) as SummaryRow)
-          .filter((r) => r.team_id === team.id)
-          .reduce((n, r) => n + r.event_count, 0) >= expectedEvents,
-      timeoutMs: 90_000,
-    });
-    // Give a late duplicate, if there were one, the time to show up.
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-    const all = [...messages, ...(await readTopic(brokers, topicNames.replaySummaries, { idleMs: 1500 }))];
+    const rows = await waitForTeamRows(
+      brokers,
+      team.id,
+      sessions.reduce((n, s) => n + s.events.length, 0),
+    );
     run.child.kill('SIGTERM');
     await run.exited;
 
-    const rows = new Map<string, SummaryRow>();
-    for (const m of all) {
-      const row = JSON.parse(m.value!.toString()) as SummaryRow;
-      if (row.team_id === team.id) rows.set(`${row.block_url}`, row);
-    }
-    const committed = [...rows.values()];
-    expect(committed.reduce((n, r) => n + r.event_count, 0)).toBe(expectedEvents);
-    // No message of a session is covered by two committed rows (a session's messages share one partition).
-    const ranges = committed.map((r) => {
-      const [a, b] = r.source_offsets.split(':')[2]!.split('-').map(Number);
-      return { session: r.session_id, a: a!, b: b! };
-    });
-    for (const x of ranges) {
-      for (const y of ranges) {
-        if (x !== y && x.session === y.session) expect(x.b < y.a || y.b < x.a, JSON.stringify([x, y])).toBe(true);
-      }
-    }
-    for (const session of sessions) {
-      const mine = committed
-        .filter((r) => r.session_id === session.sessionId)
-        .sort((a, b) => a.source_offsets.localeCompare(b.source_offsets, 'en', { numeric: true }));
-      const events = (await Promise.all(mine.map((r) => blockEvents(store, r)))).flat().map(([, e]) => e);
-      expect(events).toEqual(session.events);
-    }
+    await expectExactlyOnce(store, rows, sessions, expect);
   });
 });

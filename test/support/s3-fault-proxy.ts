@@ -1,0 +1,43 @@
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { LOOPBACK } from '../../src/harness/ports.ts';
+
+/**
+ * An HTTP proxy in front of the real MinIO that can be switched to answer every request with S3's 503 SlowDown:
+ * an S3 outage, injected on the wire, with the real server behind it untouched.
+ */
+export async function startS3FaultProxy(target: string) {
+  const upstream = new URL(target);
+  let failing = false;
+  let failed = 0;
+  const server: Server = createServer((req, res) => {
+    if (failing) {
+      failed++;
+      req.resume();
+      const body =
+        '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>injected outage</Message></Error>';
+      res.writeHead(503, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) }).end(body);
+      return;
+    }
+    const forward = request(
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    forward.on('error', () => res.destroy());
+    req.pipe(forward);
+  });
+  await new Promise<void>((resolve) => server.listen(0, LOOPBACK, resolve));
+  return {
+    endpoint: `http://${LOOPBACK}:${(server.address() as AddressInfo).port}`,
+    setFailing(value: boolean) {
+      failing = value;
+    },
+    get failedRequests() {
+      return failed;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
