@@ -8,11 +8,13 @@ import { configCommand, errorsCommand } from './config-command.ts';
 import { devCommand } from './dev-command.ts';
 import { doctorCommand } from './doctor-command.ts';
 import { migrateCommand } from './migrate-command.ts';
+import { orphansCommand } from './orphans-command.ts';
 
 const commands: readonly Command[] = [
   devCommand,
   captureCommand,
   blobConsumerCommand,
+  orphansCommand,
   migrateCommand,
   doctorCommand,
   configCommand,

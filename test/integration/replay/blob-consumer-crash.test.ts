@@ -7,6 +7,7 @@ import { describe, expect, inject, it } from 'vitest';
 import { ensureTopics } from '../../../src/kafka/admin.ts';
 import { topicNames } from '../../../src/kafka/topics.ts';
 import type { SummaryRow } from '../../../src/recordings/summary-row.ts';
+import { findOrphans } from '../../../src/replay/orphans.ts';
 import {
   expectExactlyOnce,
   freshBucketStore,
@@ -107,6 +108,24 @@ describe('blob consumer killed with SIGKILL at random points', () => {
     run.child.kill('SIGTERM');
     await run.exited;
 
+    await expectExactlyOnce(store, rows, sessions, expect);
+
+    // The flush killed between upload and commit left an object nobody references: listed, then removable.
+    const scan = () =>
+      findOrphans({
+        store,
+        prefix: 'session_recordings',
+        brokers,
+        summaryTopic: topicNames.replaySummaries,
+        minAgeMs: 0,
+        maxAgeMs: 3_600_000,
+      });
+    const found = await scan();
+    expect(found.orphans.length).toBeGreaterThanOrEqual(1);
+    const referenced = new Set(rows.map((r) => store.keyOf(r.block_url.split('?')[0]!)));
+    for (const key of found.orphans) expect(referenced.has(key)).toBe(false);
+    for (const key of found.orphans) await store.delete(key);
+    expect((await scan()).orphans).toEqual([]);
     await expectExactlyOnce(store, rows, sessions, expect);
   });
 });
