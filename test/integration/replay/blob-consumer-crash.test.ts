@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { ensureTopics } from '../../../src/kafka/admin.ts';
 import { topicNames } from '../../../src/kafka/topics.ts';
-import type { SummaryRow } from '../../../src/recordings/summary-row.ts';
 import { findOrphans } from '../../../src/replay/orphans.ts';
 import {
   expectExactlyOnce,
@@ -16,7 +15,7 @@ import {
   waitForTeamRows,
 } from '../../support/blob-consumer.ts';
 import { syntheticSession } from '../../support/expected-summary.ts';
-import { produceAll, readTopic } from '../../support/kafka.ts';
+import { produceAll } from '../../support/kafka.ts';
 
 const stack = inject('stack');
 const brokers = stack.kafka!.brokers;
