@@ -104,12 +104,12 @@ export class BlobSink implements Sink {
         this.metrics.deadLetters.inc({ reason: error.code });
       }
     }
-    this.metrics.spoolBytes.set(batch.spool.bytes);
-    this.metrics.batchSessions.set(batch.sessions.size);
   }
 
   async tick(): Promise<void> {
     this.checkDisk();
+    this.metrics.spoolBytes.set(this.batch.spool.bytes);
+    this.metrics.batchSessions.set(this.batch.sessions.size);
     if (this.flushing || this.batch.empty) return;
     const age = Date.now() - this.batch.createdAt;
     const reason =
@@ -163,8 +163,10 @@ export class BlobSink implements Sink {
   private startFlush(reason: string): void {
     const batch = this.batch;
     this.batch = this.newBatch();
+    this.metrics.flushing.set(1);
     this.flushing = this.flush(batch, reason).finally(() => {
       this.flushing = undefined;
+      this.metrics.flushing.set(0);
     });
   }
 
@@ -281,6 +283,7 @@ function createBlobSinkMetrics(registry: Registry) {
     spoolBytes: new Gauge({ name: 'blob_spool_bytes', help: 'Bytes in the current batch spool file.', registers }),
     freeDisk: new Gauge({ name: 'blob_spool_free_disk_bytes', help: 'Free disk in the spool directory.', registers }),
     batchSessions: new Gauge({ name: 'blob_batch_sessions', help: 'Sessions in the current batch.', registers }),
+    flushing: new Gauge({ name: 'blob_flush_in_progress', help: '1 while a flush uploads or commits.', registers }),
     flushes: new Counter({
       name: 'blob_flushes_total',
       help: 'Committed flushes, by trigger.',
