@@ -110,7 +110,7 @@ async function runConsumer(
   const child = spawn(process.execPath, ['bin/replay.ts', 'blob-consumer'], {
     env: {
       ...process.env,
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
       KAFKA_BROKERS: kafka.brokers,
       BLOB_TOPIC: topic,
       BLOB_GROUP_ID: `bench-${randomUUID()}`,
@@ -133,10 +133,13 @@ async function runConsumer(
       (r) => r.text(),
       () => '',
     );
+  // Throughput counts from the moment the consumer is up: process start-up (loading modules) is not consuming.
+  while ((await read()) === '') await new Promise((resolve) => setTimeout(resolve, 50));
+  const baseline = await processStats(child.pid!);
   const started = performance.now();
   let text = '';
   for (;;) {
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await new Promise((resolve) => setTimeout(resolve, 100));
     text = await read();
     const consumed = metric(text, 'blob_raw_bytes_total') >= rawBytes;
     if (consumed && until === 'consumed') break;
@@ -145,6 +148,7 @@ async function runConsumer(
   }
   const seconds = (performance.now() - started) / 1000;
   const stats = await processStats(child.pid!);
+  stats.cpu -= baseline.cpu;
   child.kill('SIGTERM');
   await new Promise((resolve) => child.once('exit', resolve));
   return {

@@ -9,7 +9,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/index.ts';
-import { prng, USER_TOKEN } from './pages.ts';
+import { prng } from '../shared/prng.ts';
+import { USER_TOKEN } from './pages.ts';
 
 export interface RrwebEvent {
   type: number;

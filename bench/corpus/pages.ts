@@ -8,6 +8,7 @@
  * vary it per synthetic session without touching full snapshots.
  */
 import { crc32, deflateSync } from 'node:zlib';
+import { prng } from '../shared/prng.ts';
 
 /** Placeholder for per-visitor text; the amplifier swaps it for another 8-character string. */
 export const USER_TOKEN = 'USR00000';
@@ -16,17 +17,6 @@ export interface PageDef {
   readonly name: string;
   readonly path: string;
   readonly html: string;
-}
-
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const WORDS = (

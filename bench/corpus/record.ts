@@ -14,8 +14,9 @@ import { dirname, join } from 'node:path';
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
 import { loadConfig } from '../../src/config/index.ts';
 import { launchChromium } from '../../src/harness/chromium.ts';
+import { prng } from '../shared/prng.ts';
 import { amplify, corpusPath, ensureCorpus, posthogBatches, type RecordedSession, type RrwebEvent } from './corpus.ts';
-import { buildPages, prng, siteCss, USER_TOKEN } from './pages.ts';
+import { buildPages, siteCss, USER_TOKEN } from './pages.ts';
 
 /** Recorded URLs are rewritten from the loopback origin to this one. */
 export const SITE_ORIGIN = 'https://shop.acme-supply.example';

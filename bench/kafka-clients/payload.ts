@@ -4,6 +4,7 @@
  * every client sends the same bytes.
  */
 import { compressFrameSync } from 'lz4-napi';
+import { prng } from '../shared/prng.ts';
 
 export interface Corpus {
   readonly valueBytes: number;
@@ -13,18 +14,6 @@ export interface Corpus {
   readonly lz4Ratio: number;
   /** Value and key of message `i` (a fixed pseudo-random pick from the pools). */
   message(i: number): { readonly key: string; readonly value: Buffer; readonly team: string };
-}
-
-/** mulberry32: small, fast, good enough to make text that compresses like real recordings rather than like zeros. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const WORDS = (

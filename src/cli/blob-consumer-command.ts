@@ -70,6 +70,7 @@ export async function runBlobConsumer(
       await consumer.stop();
       await producer.close();
       await http.close();
+      if (!overrides.store) store.close();
     },
   };
 }

@@ -59,7 +59,9 @@ export class PartitionConsumer {
         'isolation.level': options.isolation ?? 'read_committed',
         // Without this a drained local queue waits up to 1 s before the next fetch (measured: docs/kafka-client.md).
         'fetch.queue.backoff.ms': 10,
-        'queued.max.messages.kbytes': 65536,
+        // Prefetch is bounded by bytes (16 MiB) and by count, so memory stays flat however small the messages are.
+        'queued.max.messages.kbytes': 16384,
+        'queued.min.messages': 10000,
         'socket.keepalive.enable': true,
         'session.timeout.ms': options.sessionTimeoutMs ?? 15_000,
         'heartbeat.interval.ms': Math.floor((options.sessionTimeoutMs ?? 15_000) / 5),

@@ -157,8 +157,3 @@ export function mergeSummary(into: EventsSummary, part: EventsSummary): void {
       ? into.activeIntervals
       : mergeIntervals([...into.activeIntervals, ...part.activeIntervals]);
 }
-
-/** A copy of a summary that `mergeSummary` may change without touching the original. */
-export function cloneSummary(summary: EventsSummary): EventsSummary {
-  return { ...summary, urls: [...summary.urls], activeIntervals: [...summary.activeIntervals] };
-}

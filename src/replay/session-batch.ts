@@ -1,7 +1,7 @@
 import type { ProducedRecord } from '../kafka/transactional-producer.ts';
 import type { KafkaRange } from '../recordings/blob-object.ts';
 import type { RecordingMessageHeader, RetentionClass } from '../recordings/message-codec.ts';
-import { cloneSummary, type EventsSummary, mergeSummary } from '../recordings/summary.ts';
+import { type EventsSummary, mergeSummary } from '../recordings/summary.ts';
 import { Spool } from './spool.ts';
 
 /** Everything known about one session in a batch: metadata in memory, bytes in the spool. */
@@ -17,7 +17,7 @@ export interface SessionBuffer {
   readonly partition: number;
   readonly firstOffset: number;
   lastOffset: number;
-  readonly windowIds: Set<string>;
+  readonly windowIds: string[];
   readonly summary: EventsSummary;
   rawBytes: number;
   messageCount: number;
@@ -74,8 +74,10 @@ export class SessionBatch {
         partition,
         firstOffset: offset,
         lastOffset: offset,
-        windowIds: new Set(header.windowIds),
-        summary: cloneSummary(header),
+        // The decoded header is this batch's own object: it becomes the session's running summary (no copy),
+        // which keeps memory per open session small.
+        windowIds: header.windowIds,
+        summary: header as EventsSummary,
         rawBytes: header.rawBytes,
         messageCount: 1,
         extents: [at, payload.length],
@@ -83,7 +85,7 @@ export class SessionBatch {
       this.sessions.set(key, session);
     } else {
       mergeSummary(session.summary, header);
-      for (const id of header.windowIds) session.windowIds.add(id);
+      for (const id of header.windowIds) if (!session.windowIds.includes(id)) session.windowIds.push(id);
       session.lastOffset = offset;
       session.rawBytes += header.rawBytes;
       session.messageCount++;

@@ -98,7 +98,7 @@ export async function writeObjects(options: {
           codec,
           snapshotSource: session.snapshotSource,
           snapshotLibrary: session.snapshotLibrary,
-          windowIds: [...session.windowIds],
+          windowIds: session.windowIds,
           firstTimestamp: s.firstTimestamp,
           lastTimestamp: s.lastTimestamp,
           eventCount: s.eventCount,

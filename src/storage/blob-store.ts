@@ -19,6 +19,8 @@ export interface BlobStore {
   urlOf(key: string): string;
   /** The key an address points at, or undefined when it is not in this store. */
   keyOf(url: string): string | undefined;
+  /** Releases connections. */
+  close(): void;
 }
 
 export interface BlobWriter {

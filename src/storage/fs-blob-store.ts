@@ -91,6 +91,8 @@ export class FsBlobStore implements BlobStore {
     yield* keys.sort();
   }
 
+  close(): void {}
+
   urlOf(key: string): string {
     return `${this.description}/${key}`;
   }
