@@ -7,7 +7,9 @@ import { ensureTopics } from '../kafka/admin.ts';
 import { pipelineTopics } from '../kafka/topics.ts';
 import { openPostgres } from '../postgres/database.ts';
 import { migratePostgres } from '../postgres/migrations.ts';
+import { FsBlobStore } from '../storage/fs-blob-store.ts';
 import { TeamStore } from '../teams/team-store.ts';
+import { runBlobConsumer } from './blob-consumer-command.ts';
 import { runCapture } from './capture-command.ts';
 import type { Command } from './command.ts';
 import { untilAborted } from './runtime.ts';
@@ -21,7 +23,8 @@ export const devCommand: Command = {
   usage: `replay dev
 
 Starts a local single-node Kafka broker, PGlite and chDB under REPLAY_DATA_DIR (default .data), runs capture on
-CAPTURE_PORT, seeds a demo team, and serves a demo page (posthog-js recording against capture) on DEV_DEMO_PORT.
+CAPTURE_PORT and the blob consumer (filesystem blob store under the data directory), seeds a demo team, and serves a
+demo page (posthog-js recording against capture) on DEV_DEMO_PORT.
 Data persists between runs. Ctrl-C stops everything cleanly.`,
   async run(_args, { config, log, signal, stdout }) {
     const dataDir = resolve(config.dataDir);
@@ -55,6 +58,13 @@ Data persists between runs. Ctrl-C stops everything cleanly.`,
 
       const capture = await runCapture(config, log.child('capture'), postgres, kafka.brokers);
       stops.unshift(() => capture.stop());
+      const blobs = new FsBlobStore(join(dataDir, 'blobs'));
+      const blobConsumer = await runBlobConsumer(
+        { ...config, blobSpoolDir: join(dataDir, 'spool'), blobConsumerPort: 0 },
+        log.child('blob-consumer'),
+        { brokers: kafka.brokers, store: blobs },
+      );
+      stops.unshift(() => blobConsumer.stop());
       const demo = await serveHtml(
         demoPageHtml({ captureUrl: config.capturePublicUrl || capture.service.url, token: team.apiToken }),
         config.devDemoPort,
@@ -67,7 +77,7 @@ Data persists between runs. Ctrl-C stops everything cleanly.`,
           `  demo page   ${demo.url}  (posthog-js records this page against capture)`,
           `  capture     ${capture.service.url}  (POST /s/, /metrics, /readyz; team "${team.name}", token ${team.apiToken})`,
           `  kafka       ${kafka.brokers}  (Apache Kafka ${kafka.version}, data ${join(dataDir, 'kafka')})`,
-          `  blobs       ${join(dataDir, 'blobs')}  (filesystem blob store)`,
+          `  blobs       ${join(dataDir, 'blobs')}  (filesystem blob store; blob consumer health ${blobConsumer.http.url})`,
           `  clickhouse  ${join(dataDir, 'clickhouse')}  (chDB, ClickHouse ${row?.v})`,
           `  postgres    ${join(dataDir, 'pglite')}  (PGlite)`,
           '',

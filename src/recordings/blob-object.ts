@@ -1,4 +1,4 @@
-import { crc32, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import { constants, crc32, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { decompressLz4Frames } from '../codec/lz4-frames.ts';
 import type { ActiveInterval } from './activity.ts';
 import type { RetentionClass } from './message-codec.ts';
@@ -116,9 +116,11 @@ export function decodeObject(object: Buffer): ObjectFooter {
   return decodeFooter(object.subarray(trailer.footerStart, trailer.footerStart + trailer.footerLength), trailer.crc);
 }
 
-/** Recompresses a block's JSONL for the `zstd` codec. */
+/** Recompresses a block's JSONL for the `zstd` codec (level 3, with zstd's content checksum so damage is caught). */
 export function zstdBlock(jsonl: Buffer): Buffer {
-  return zstdCompressSync(jsonl);
+  return zstdCompressSync(jsonl, {
+    params: { [constants.ZSTD_c_compressionLevel]: 3, [constants.ZSTD_c_checksumFlag]: 1 },
+  });
 }
 
 /** A block's bytes (as stored) → its JSONL. Throws on damage. */
