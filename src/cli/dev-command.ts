@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { openClickHouse } from '../clickhouse/client.ts';
+import { migrateClickHouse } from '../clickhouse/migrations.ts';
 import { demoPageHtml, serveHtml } from '../dev/demo-page.ts';
 import { startLocalKafka } from '../harness/kafka.ts';
 import { ensureTopics } from '../kafka/admin.ts';
@@ -52,6 +53,7 @@ Data persists between runs. Ctrl-C stops everything cleanly.`,
 
       const clickhouse = openClickHouse({ kind: 'chdb', path: join(dataDir, 'clickhouse') });
       stops.unshift(() => clickhouse.close());
+      await migrateClickHouse(clickhouse);
       const [row] = await (await clickhouse.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' })).json<{
         v: string;
       }>();

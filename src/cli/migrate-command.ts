@@ -1,22 +1,31 @@
+import { clickhouseTargetFromUrl, openClickHouse } from '../clickhouse/client.ts';
+import { migrateClickHouse } from '../clickhouse/migrations.ts';
 import { migratePostgres } from '../postgres/migrations.ts';
 import type { Command } from './command.ts';
 import { openDatabase } from './runtime.ts';
 
 export const migrateCommand: Command = {
   name: 'migrate',
-  summary: 'Apply pending schema migrations (Postgres), idempotently and safely from several processes at once.',
+  summary: 'Apply pending schema migrations (Postgres and ClickHouse), idempotently and safely from several processes.',
   usage: `replay migrate
 
-Applies schema/postgres/*.sql files not yet recorded in schema_migrations, in order, to DATABASE_URL.
-Running it again, or from two processes at once, is safe: the second waits for the first and finds nothing to do.`,
-  async run(_args, { config, log, stdout }) {
+Applies schema/postgres/*.sql to DATABASE_URL and schema/clickhouse/*.sql to CLICKHOUSE_URL, each file once, in
+order, recorded in a schema_migrations table. Running it again, or from two processes at once, is safe (Postgres:
+an advisory lock; ClickHouse: every statement is idempotent).`,
+  async run(_args, { config, stdout }) {
     const db = await openDatabase(config);
     try {
       const applied = await migratePostgres(db);
       stdout(applied.length === 0 ? 'postgres: up to date\n' : `postgres: applied ${applied.join(', ')}\n`);
-      log.debug('migrations done', { applied: applied.length });
     } finally {
       await db.close();
+    }
+    const clickhouse = openClickHouse(clickhouseTargetFromUrl(config.clickhouseUrl));
+    try {
+      const applied = await migrateClickHouse(clickhouse);
+      stdout(applied.length === 0 ? 'clickhouse: up to date\n' : `clickhouse: applied ${applied.join(', ')}\n`);
+    } finally {
+      await clickhouse.close();
     }
     return 0;
   },

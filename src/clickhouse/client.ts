@@ -16,6 +16,19 @@ export type ClickHouseTarget =
  * The one way the project opens ClickHouse. Both targets return the same `@clickhouse/client` API, so callers cannot
  * tell them apart. chDB allows one data directory per process; a second process on the same path fails to lock it.
  */
+/** `chdb://<dir>` → the embedded engine; `http(s)://user:password@host:port/database` → a server. */
+export function clickhouseTargetFromUrl(url: string): ClickHouseTarget {
+  if (url.startsWith('chdb://')) return { kind: 'chdb', path: url.slice('chdb://'.length) || ':memory:' };
+  const parsed = new URL(url);
+  return {
+    kind: 'http',
+    url: `${parsed.protocol}//${parsed.host}`,
+    username: decodeURIComponent(parsed.username) || 'default',
+    password: decodeURIComponent(parsed.password),
+    database: parsed.pathname.replace(/^\//, '') || 'default',
+  };
+}
+
 export function openClickHouse(target: ClickHouseTarget): ClickHouseClient {
   // chDB and the server disagree on this default; pin it so JSON rows look the same on both. Our 64-bit values
   // (ids, counters, bytes, milliseconds) stay far below 2^53, so plain JSON numbers are exact.

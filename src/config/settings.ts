@@ -146,6 +146,12 @@ export const settings = {
     'pglite://.data/pglite',
   ),
 
+  clickhouseUrl: text(
+    'CLICKHOUSE_URL',
+    'ClickHouse: `http(s)://user:password@host:8123/database` for a server, or `chdb://<dir>` for the embedded engine.',
+    'chdb://.data/clickhouse',
+  ),
+
   captureHost: text('CAPTURE_HOST', 'Address the capture HTTP server binds.', '127.0.0.1'),
   capturePort: integer('CAPTURE_PORT', 'Port of the capture HTTP server (0 = any free port).', 8010, 0, 65535),
   capturePublicUrl: text(

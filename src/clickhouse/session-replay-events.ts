@@ -1,0 +1,79 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { SummaryRow } from '../recordings/summary-row.ts';
+
+/** The JSONEachRow shape of a summary row, as `format()` reads it. */
+const SUMMARY_ROW_STRUCTURE = [
+  'team_id Int64',
+  'session_id String',
+  'distinct_id String',
+  "first_timestamp DateTime64(3, 'UTC')",
+  "last_timestamp DateTime64(3, 'UTC')",
+  'block_url String',
+  'first_url Nullable(String)',
+  "first_url_timestamp Nullable(DateTime64(3, 'UTC'))",
+  'urls Array(String)',
+  'click_count Int64',
+  'keypress_count Int64',
+  'mouse_activity_count Int64',
+  'active_milliseconds Int64',
+  'console_log_count Int64',
+  'console_warn_count Int64',
+  'console_error_count Int64',
+  'size Int64',
+  'event_count Int64',
+  'message_count Int64',
+  'snapshot_source String',
+  'snapshot_library String',
+  'retention_period_days Int64',
+].join(', ');
+
+const quote = (text: string) => `'${text.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
+
+/**
+ * Inserts summary rows into `session_replay_events`, building the aggregate states per row with `arrayReduce`
+ * (chDB writes nothing for `INSERT ... SELECT FROM input()`, so the rows travel inline through `format()`).
+ * With `deduplicationToken`, inserting the same batch again stores nothing new.
+ */
+export async function insertSummaryRows(
+  client: ClickHouseClient,
+  rows: readonly SummaryRow[],
+  deduplicationToken?: string,
+): Promise<void> {
+  if (rows.length === 0) return;
+  const data = rows.map((row) => JSON.stringify(row)).join('\n');
+  await client.command({
+    query: `INSERT INTO session_replay_events
+      SELECT
+        team_id,
+        session_id,
+        distinct_id,
+        first_timestamp,
+        last_timestamp,
+        [first_timestamp],
+        [last_timestamp],
+        [block_url],
+        arrayReduce('argMinState', [first_url], [coalesce(first_url_timestamp, first_timestamp)]),
+        urls,
+        click_count,
+        keypress_count,
+        mouse_activity_count,
+        active_milliseconds,
+        console_log_count,
+        console_warn_count,
+        console_error_count,
+        size,
+        event_count,
+        message_count,
+        arrayReduce('argMinState', [toLowCardinality(snapshot_source)], [first_timestamp]),
+        arrayReduce('argMinState', [snapshot_library], [first_timestamp]),
+        retention_period_days,
+        0,
+        now64(3)
+      FROM format(JSONEachRow, ${quote(SUMMARY_ROW_STRUCTURE)}, ${quote(data)})`,
+    clickhouse_settings: {
+      max_query_size: String(Math.max(262_144, data.length * 2 + 65_536)),
+      input_format_skip_unknown_fields: 1,
+      ...(deduplicationToken ? { insert_deduplication_token: deduplicationToken } : {}),
+    },
+  });
+}
