@@ -9,11 +9,13 @@ import { devCommand } from './dev-command.ts';
 import { doctorCommand } from './doctor-command.ts';
 import { migrateCommand } from './migrate-command.ts';
 import { orphansCommand } from './orphans-command.ts';
+import { sinkCommand } from './sink-command.ts';
 
 const commands: readonly Command[] = [
   devCommand,
   captureCommand,
   blobConsumerCommand,
+  sinkCommand,
   orphansCommand,
   migrateCommand,
   doctorCommand,

@@ -25,6 +25,8 @@ const SUMMARY_ROW_STRUCTURE = [
   'snapshot_source String',
   'snapshot_library String',
   'retention_period_days Int64',
+  '_kafka_partition Int32',
+  '_kafka_offset Int64',
 ].join(', ');
 
 const quote = (text: string) => `'${text.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
@@ -36,7 +38,7 @@ const quote = (text: string) => `'${text.replaceAll('\\', '\\\\').replaceAll("'"
  */
 export async function insertSummaryRows(
   client: ClickHouseClient,
-  rows: readonly SummaryRow[],
+  rows: readonly (SummaryRow & { readonly _kafka_partition?: number; readonly _kafka_offset?: number })[],
   deduplicationToken?: string,
 ): Promise<void> {
   if (rows.length === 0) return;
@@ -68,12 +70,29 @@ export async function insertSummaryRows(
         arrayReduce('argMinState', [snapshot_library], [first_timestamp]),
         retention_period_days,
         0,
-        now64(3)
+        now64(3),
+        _kafka_partition,
+        _kafka_offset
       FROM format(JSONEachRow, ${quote(SUMMARY_ROW_STRUCTURE)}, ${quote(data)})`,
     clickhouse_settings: {
       max_query_size: String(Math.max(262_144, data.length * 2 + 65_536)),
       input_format_skip_unknown_fields: 1,
+      input_format_defaults_for_omitted_fields: 1,
       ...(deduplicationToken ? { insert_deduplication_token: deduplicationToken } : {}),
     },
   });
+}
+
+/** The highest summary-topic offset stored for a partition (-1 when none): where the sink resumes. */
+export async function insertedUpTo(client: ClickHouseClient, partition: number): Promise<number> {
+  const [row] = await (
+    await client.query({
+      query:
+        // maxOrNull: max() of no rows is 0, which would mark offset 0 as stored.
+        'SELECT maxOrNull(_kafka_offset) AS offset FROM session_replay_events WHERE _kafka_partition = {partition:Int32}',
+      query_params: { partition },
+      format: 'JSONEachRow',
+    })
+  ).json<{ offset: number | null }>();
+  return row?.offset ?? -1;
 }

@@ -3,73 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildRecordingMessages } from '../../../src/capture/build-messages.ts';
 import { openClickHouse } from '../../../src/clickhouse/client.ts';
 import { migrateClickHouse } from '../../../src/clickhouse/migrations.ts';
 import { insertSummaryRows } from '../../../src/clickhouse/session-replay-events.ts';
-import { decodeRecordingMessage } from '../../../src/recordings/message-codec.ts';
-import { clickhouseTime, type SummaryRow } from '../../../src/recordings/summary-row.ts';
-import { SessionActivity } from '../../../src/replay/session-activity.ts';
-import { SessionBatch } from '../../../src/replay/session-batch.ts';
-import { writeObjects } from '../../../src/replay/write-objects.ts';
-import { FsBlobStore } from '../../../src/storage/fs-blob-store.ts';
-import { expectedSummary, syntheticSession } from '../../support/expected-summary.ts';
-
-const team = {
-  id: 42,
-  name: 't',
-  apiToken: 'x',
-  sessionRecordingEnabled: true,
-  retention: '90d' as const,
-  consoleLogCaptureEnabled: true,
-};
-const base = Date.UTC(2026, 10, 18, 9, 0, 0);
-
-/** Summary rows as the live path makes them: sessions spread over three flushes, activity carried across blocks. */
-async function liveRows(dir: string) {
-  const sessions = Array.from({ length: 12 }, (_, i) => ({
-    id: `session-${i}`,
-    events: syntheticSession(300 + i, base + i * 3_600_000, 90),
-  }));
-  const store = new FsBlobStore(join(dir, 'blobs'));
-  const activity = new SessionActivity();
-  const rows: SummaryRow[] = [];
-  let offset = 0;
-  for (let flush = 0; flush < 3; flush++) {
-    const batch = new SessionBatch(dir, `b${flush}`);
-    for (const s of sessions) {
-      const chunk = s.events.slice(flush * 31, (flush + 1) * 31);
-      for (const m of buildRecordingMessages(
-        {
-          team,
-          sessionId: s.id,
-          distinctId: 'u',
-          snapshotSource: 'web',
-          snapshotLibrary: 'web',
-          events: chunk.map((event) => ({ windowId: 'w', event: event as never })),
-        },
-        { maxMessageBytes: 1 << 20, requestId: 'r', capturedAt: base },
-      )) {
-        const { header, payload } = decodeRecordingMessage(m.value);
-        batch.consumed('t', 0, offset, 0);
-        batch.add('t', 0, offset++, header, payload);
-      }
-    }
-    const written = await writeObjects({
-      batch,
-      store,
-      prefix: 'rec',
-      codec: 'lz4-frame',
-      writer: 'w',
-      activity,
-      now: base,
-    });
-    for (const a of written.activity) activity.commit(a.sessionKey, a.merged, a.total);
-    rows.push(...written.rows.map((r) => r.row));
-    batch.spool.discard();
-  }
-  return { sessions, rows };
-}
+import { clickhouseTime } from '../../../src/recordings/summary-row.ts';
+import { expectedSummary } from '../../support/expected-summary.ts';
+import { liveRows } from '../../support/summary-rows.ts';
 
 describe('session_replay_events on the ClickHouse engine (chDB)', () => {
   let dir: string;
@@ -102,7 +41,7 @@ describe('session_replay_events on the ClickHouse engine (chDB)', () => {
   });
 
   it('merges rows inserted in many parts into values equal to those computed from the events', async () => {
-    const { sessions, rows } = await liveRows(dir);
+    const { sessions, rows } = await liveRows(dir, 42);
     // Every block row its own insert, in shuffled order: many parts for the engine to merge.
     const shuffled = [...rows].sort((a, b) => (a.block_url < b.block_url ? 1 : -1));
     for (const [i, row] of shuffled.entries()) await insertSummaryRows(clickhouse, [row], `part-${i}`);
