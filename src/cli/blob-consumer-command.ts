@@ -1,7 +1,4 @@
 import type { Config } from '../config/index.ts';
-import { PartitionConsumer } from '../consumer/partition-consumer.ts';
-import { Router } from '../http/router.ts';
-import { startHttpService } from '../http/server.ts';
 import { topicNames } from '../kafka/topics.ts';
 import { TransactionalProducer } from '../kafka/transactional-producer.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -10,6 +7,7 @@ import { BlobSink } from '../replay/blob-sink.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { openBlobStore } from '../storage/open-blob-store.ts';
 import type { Command } from './command.ts';
+import { startConsumerService } from './consumer-service.ts';
 import { untilAborted } from './runtime.ts';
 
 /** Builds and starts a blob consumer (framework + blob sink + health server) from configuration. */
@@ -46,22 +44,15 @@ export async function runBlobConsumer(
     log: log.child('sink'),
     registry,
   });
-  const consumer = new PartitionConsumer({
+  const { consumer, http } = await startConsumerService(config, log, {
     brokers,
     groupId: config.blobGroupId,
-    topics: [config.blobTopic],
+    topic: config.blobTopic,
     clientId: config.blobTransactionalId,
     sink,
-    sessionTimeoutMs: config.kafkaSessionTimeoutMs,
-    ...(config.kafkaGroupInstanceId ? { groupInstanceId: config.kafkaGroupInstanceId } : {}),
-    log: log.child('consumer'),
     registry,
+    listen: { host: config.blobConsumerHost, port: config.blobConsumerPort },
   });
-  await consumer.start();
-  const http = await startHttpService(
-    { router: new Router(), registry, log, ready: () => consumer.ready() },
-    { host: config.blobConsumerHost, port: config.blobConsumerPort },
-  );
   log.info('blob consumer running', { store: store.description, health: http.url });
   return {
     consumer,

@@ -3,12 +3,10 @@ import { clickhouseTargetFromUrl, openClickHouse } from '../clickhouse/client.ts
 import { migrateClickHouse } from '../clickhouse/migrations.ts';
 import { SummarySink } from '../clickhouse/summary-sink.ts';
 import type { Config } from '../config/index.ts';
-import { PartitionConsumer } from '../consumer/partition-consumer.ts';
-import { Router } from '../http/router.ts';
-import { startHttpService } from '../http/server.ts';
 import type { Logger } from '../logging/logger.ts';
 import { createMetricsRegistry } from '../metrics/registry.ts';
 import type { Command } from './command.ts';
+import { startConsumerService } from './consumer-service.ts';
 import { untilAborted } from './runtime.ts';
 
 /** Builds and starts the ClickHouse sink (framework + summary sink + health server). */
@@ -27,22 +25,15 @@ export async function runSink(
     log: log.child('sink'),
     registry,
   });
-  const consumer = new PartitionConsumer({
+  const { consumer, http } = await startConsumerService(config, log, {
     brokers: overrides.brokers ?? config.kafkaBrokers,
     groupId: config.sinkGroupId,
-    topics: [config.sinkTopic],
+    topic: config.sinkTopic,
     clientId: `clickhouse-sink-${process.pid}`,
     sink,
-    sessionTimeoutMs: config.kafkaSessionTimeoutMs,
-    ...(config.kafkaGroupInstanceId ? { groupInstanceId: config.kafkaGroupInstanceId } : {}),
-    log: log.child('consumer'),
     registry,
+    listen: { host: config.sinkHost, port: config.sinkPort },
   });
-  await consumer.start();
-  const http = await startHttpService(
-    { router: new Router(), registry, log, ready: () => consumer.ready() },
-    { host: config.sinkHost, port: config.sinkPort },
-  );
   return {
     consumer,
     http,
