@@ -46,6 +46,14 @@ async function portsFor(dir: string): Promise<KafkaPorts> {
   return ports;
 }
 
+/** A KRaft cluster id: 16 random bytes, base64url. One that starts with '-' would read as an option: draw again. */
+function clusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (/^[A-Za-z0-9]/.test(id)) return id;
+  }
+}
+
 function serverProperties(dir: string, port: number, controllerPort: number): string {
   const props: Record<string, string | number> = {
     'process.roles': 'broker,controller',
@@ -122,7 +130,7 @@ export async function startLocalKafka(config: Config, options: LocalKafkaOptions
         'format',
         '--standalone',
         '-t',
-        randomBytes(16).toString('base64url'),
+        clusterId(),
         '-c',
         propsFile,
       ],
