@@ -124,16 +124,7 @@ export async function startLocalKafka(config: Config, options: LocalKafkaOptions
     await new ManagedProcess({
       name: 'kafka storage format',
       command: prereq.java,
-      args: [
-        ...jvm,
-        'kafka.tools.StorageTool',
-        'format',
-        '--standalone',
-        '-t',
-        clusterId(),
-        '-c',
-        propsFile,
-      ],
+      args: [...jvm, 'kafka.tools.StorageTool', 'format', '--standalone', '-t', clusterId(), '-c', propsFile],
       logFile,
     }).completion();
   }
