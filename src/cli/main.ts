@@ -9,6 +9,7 @@ import { devCommand } from './dev-command.ts';
 import { doctorCommand } from './doctor-command.ts';
 import { migrateCommand } from './migrate-command.ts';
 import { orphansCommand } from './orphans-command.ts';
+import { reindexCommand } from './reindex-command.ts';
 import { sinkCommand } from './sink-command.ts';
 
 const commands: readonly Command[] = [
@@ -16,6 +17,7 @@ const commands: readonly Command[] = [
   captureCommand,
   blobConsumerCommand,
   sinkCommand,
+  reindexCommand,
   orphansCommand,
   migrateCommand,
   doctorCommand,

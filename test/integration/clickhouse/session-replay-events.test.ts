@@ -3,11 +3,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildRecordingMessages } from '../../../src/capture/build-messages.ts';
 import { openClickHouse } from '../../../src/clickhouse/client.ts';
 import { migrateClickHouse } from '../../../src/clickhouse/migrations.ts';
 import { insertSummaryRows } from '../../../src/clickhouse/session-replay-events.ts';
+import { decodeRecordingMessage } from '../../../src/recordings/message-codec.ts';
 import { clickhouseTime } from '../../../src/recordings/summary-row.ts';
-import { expectedSummary } from '../../support/expected-summary.ts';
+import { reindex } from '../../../src/replay/reindex.ts';
+import { SessionActivity } from '../../../src/replay/session-activity.ts';
+import { SessionBatch } from '../../../src/replay/session-batch.ts';
+import { writeObjects } from '../../../src/replay/write-objects.ts';
+import { FsBlobStore } from '../../../src/storage/fs-blob-store.ts';
+import { expectedSummary, syntheticSession } from '../../support/expected-summary.ts';
 import { liveRows } from '../../support/summary-rows.ts';
 
 describe('session_replay_events on the ClickHouse engine (chDB)', () => {
@@ -107,5 +114,69 @@ describe('session_replay_events on the ClickHouse engine (chDB)', () => {
       })
     ).json<{ session_id: string; event_count: number }>();
     expect(view.map((r) => r.event_count)).toEqual(merged.map((r) => r.event_count));
+  });
+
+  it('reindex on an empty table rebuilds, from object footers alone, the same merged rows as the live path', async () => {
+    const mergedView = async () =>
+      (
+        await clickhouse.query({
+          query:
+            'SELECT * EXCEPT (distinct_id) FROM session_replay_events_merged WHERE team_id = 42 ORDER BY session_id',
+          format: 'JSONEachRow',
+        })
+      ).json<Record<string, unknown>>();
+    const sortBlocks = (rows: Record<string, unknown>[]) =>
+      rows.map((r) => ({
+        ...r,
+        block_urls: [...(r.block_urls as string[])].sort(),
+        block_first_timestamps: [...(r.block_first_timestamps as string[])].sort(),
+        block_last_timestamps: [...(r.block_last_timestamps as string[])].sort(),
+      }));
+    const live = sortBlocks(await mergedView());
+    expect(live.length).toBeGreaterThan(0);
+
+    // An orphan: an older object holding messages that a committed object holds too (a flush that never committed).
+    const orphanBatch = new SessionBatch(dir, 'orphan');
+    const first = syntheticSession(300, Date.UTC(2026, 10, 18, 9, 0, 0), 90).slice(0, 31);
+    for (const m of buildRecordingMessages(
+      {
+        team: {
+          id: 42,
+          name: 't',
+          apiToken: 'x',
+          sessionRecordingEnabled: true,
+          retention: '90d',
+          consoleLogCaptureEnabled: true,
+        },
+        sessionId: 'session-0',
+        distinctId: 'u',
+        snapshotSource: 'web',
+        snapshotLibrary: 'web',
+        events: first.map((event) => ({ windowId: 'w', event: event as never })),
+      },
+      { maxMessageBytes: 1 << 20, requestId: 'r', capturedAt: 1 },
+    )) {
+      const { header, payload } = decodeRecordingMessage(m.value);
+      orphanBatch.consumed('t', 0, 0, 0);
+      orphanBatch.add('t', 0, 0, header, payload);
+    }
+    const store = new FsBlobStore(join(dir, 'blobs'));
+    const base = Date.UTC(2026, 10, 18, 9, 0, 0);
+    await writeObjects({
+      batch: orphanBatch,
+      store,
+      prefix: 'rec',
+      codec: 'lz4-frame',
+      writer: 'w',
+      activity: new SessionActivity(),
+      now: base - 60_000,
+    });
+    orphanBatch.spool.discard();
+
+    await clickhouse.command({ query: 'TRUNCATE TABLE session_replay_events' });
+    expect(await mergedView()).toEqual([]);
+    const done = await reindex({ store, prefix: 'rec', clickhouse, fromMs: base - 3_600_000, toMs: base + 1 });
+    expect(done.objects).toBe(4);
+    expect(sortBlocks(await mergedView())).toEqual(live);
   });
 });
