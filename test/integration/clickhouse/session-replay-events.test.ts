@@ -131,6 +131,8 @@ describe('session_replay_events on the ClickHouse engine (chDB)', () => {
         block_urls: [...(r.block_urls as string[])].sort(),
         block_first_timestamps: [...(r.block_first_timestamps as string[])].sort(),
         block_last_timestamps: [...(r.block_last_timestamps as string[])].sort(),
+        // groupUniqArrayArray keeps no order: compare as sets.
+        all_urls: [...(r.all_urls as string[])].sort(),
       }));
     const live = sortBlocks(await mergedView());
     expect(live.length).toBeGreaterThan(0);
