@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { ReplayError } from '../errors/index.ts';
+import type { ReplayError } from '../errors/index.ts';
 
 export function sendJson(
   res: ServerResponse,
@@ -22,8 +22,4 @@ export function sendError(res: ServerResponse, error: ReplayError): void {
   if (error.httpStatus === 413) headers.connection = 'close'; // the rest of the body is not read
   if (error.httpStatus === 429 || error.httpStatus === 503) headers['retry-after'] = '1';
   sendJson(res, error.httpStatus, error.toJSON(), headers);
-}
-
-export function asReplayError(error: unknown): ReplayError | undefined {
-  return error instanceof ReplayError ? error : undefined;
 }
