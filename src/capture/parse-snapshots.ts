@@ -1,8 +1,5 @@
 import { ReplayError } from '../errors/index.ts';
-import { isRrwebEvent, type RrwebEvent } from '../recordings/rrweb.ts';
-
-/** Session and window ids go into Kafka keys, S3 block lists and SQL: only this shape is accepted. */
-export const SESSION_ID_PATTERN = /^[A-Za-z0-9-]{1,70}$/;
+import { isRrwebEvent, type RrwebEvent, SESSION_ID_PATTERN } from '../recordings/rrweb.ts';
 
 export interface ParsedSession {
   readonly sessionId: string;

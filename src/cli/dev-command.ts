@@ -1,5 +1,6 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { ApiKeyStore } from '../api/api-keys.ts';
 import { openClickHouse } from '../clickhouse/client.ts';
 import { migrateClickHouse } from '../clickhouse/migrations.ts';
 import { demoPageHtml, serveHtml } from '../dev/demo-page.ts';
@@ -10,22 +11,25 @@ import { openPostgres } from '../postgres/database.ts';
 import { migratePostgres } from '../postgres/migrations.ts';
 import { FsBlobStore } from '../storage/fs-blob-store.ts';
 import { TeamStore } from '../teams/team-store.ts';
+import { runApi } from './api-command.ts';
 import { runBlobConsumer } from './blob-consumer-command.ts';
 import { runCapture } from './capture-command.ts';
 import type { Command } from './command.ts';
 import { untilAborted } from './runtime.ts';
+import { runSink } from './sink-command.ts';
 
 /** The token of the team `dev` seeds; stable so a page set up once keeps recording across runs. */
 export const DEV_TOKEN = 'phc_dev_demo_token';
 
 export const devCommand: Command = {
   name: 'dev',
-  summary: 'Run everything in one process on the embedded defaults (local Kafka, filesystem blobs, chDB, PGlite).',
+  summary: 'Run capture, blob consumer, sink, API and player in one process on the embedded defaults.',
   usage: `replay dev
 
 Starts a local single-node Kafka broker, PGlite and chDB under REPLAY_DATA_DIR (default .data), runs capture on
-CAPTURE_PORT and the blob consumer (filesystem blob store under the data directory), seeds a demo team, and serves a
-demo page (posthog-js recording against capture) on DEV_DEMO_PORT.
+CAPTURE_PORT, the blob consumer (filesystem blob store under the data directory), the ClickHouse sink, and the replay
+API with the player page on API_PORT; seeds a demo team and an API key for it, and serves a demo page (posthog-js
+recording against capture) on DEV_DEMO_PORT. Prints the URLs of the demo page and of the player.
 Data persists between runs. Ctrl-C stops everything cleanly.`,
   async run(_args, { config, log, signal, stdout }) {
     const dataDir = resolve(config.dataDir);
@@ -67,6 +71,14 @@ Data persists between runs. Ctrl-C stops everything cleanly.`,
         { brokers: kafka.brokers, store: blobs },
       );
       stops.unshift(() => blobConsumer.stop());
+      const sink = await runSink({ ...config, sinkPort: 0 }, log.child('sink'), {
+        brokers: kafka.brokers,
+        clickhouse,
+      });
+      stops.unshift(() => sink.stop());
+      const apiKey = await devApiKey(new ApiKeyStore(postgres), team.id, join(dataDir, 'dev-api-key'));
+      const api = await runApi(config, log.child('api'), { db: postgres, clickhouse, store: blobs });
+      stops.unshift(() => api.stop());
       const demo = await serveHtml(
         demoPageHtml({ captureUrl: config.capturePublicUrl || capture.service.url, token: team.apiToken }),
         config.devDemoPort,
@@ -77,9 +89,12 @@ Data persists between runs. Ctrl-C stops everything cleanly.`,
         [
           'replay dev is running (Ctrl-C to stop)',
           `  demo page   ${demo.url}  (posthog-js records this page against capture)`,
+          `  player      ${api.service.url}/player#key=${apiKey}  (sessions appear a few seconds after a flush)`,
+          `  replay API  ${api.service.url}/api/projects/${team.id}/session_recordings  (Authorization: Bearer ${apiKey})`,
           `  capture     ${capture.service.url}  (POST /s/, /metrics, /readyz; team "${team.name}", token ${team.apiToken})`,
           `  kafka       ${kafka.brokers}  (Apache Kafka ${kafka.version}, data ${join(dataDir, 'kafka')})`,
           `  blobs       ${join(dataDir, 'blobs')}  (filesystem blob store; blob consumer health ${blobConsumer.http.url})`,
+          `  sink        ${sink.http.url}  (summary rows → chDB)`,
           `  clickhouse  ${join(dataDir, 'clickhouse')}  (chDB, ClickHouse ${row?.v})`,
           `  postgres    ${join(dataDir, 'pglite')}  (PGlite)`,
           '',
@@ -93,3 +108,18 @@ Data persists between runs. Ctrl-C stops everything cleanly.`,
     return 0;
   },
 };
+
+/**
+ * The API key `dev` prints: kept in the data directory (it is a local development secret) so the player link stays
+ * the same between runs; a new one is made when the file is missing or its key was revoked.
+ */
+async function devApiKey(keys: ApiKeyStore, teamId: number, file: string): Promise<string> {
+  const saved = await readFile(file, 'utf8').then(
+    (text) => text.trim(),
+    () => '',
+  );
+  if (saved && (await keys.authenticate(saved))?.teamIds.includes(teamId)) return saved;
+  const { key } = await keys.create('dev', [teamId]);
+  await writeFile(file, `${key}\n`, { mode: 0o600 });
+  return key;
+}

@@ -1,6 +1,8 @@
 import { loadConfig } from '../config/index.ts';
 import { isReplayError } from '../errors/index.ts';
 import { createLogger } from '../logging/logger.ts';
+import { apiCommand } from './api-command.ts';
+import { apiKeyCommand } from './api-key-command.ts';
 import { blobConsumerCommand } from './blob-consumer-command.ts';
 import { captureCommand } from './capture-command.ts';
 import type { Command } from './command.ts';
@@ -17,6 +19,8 @@ const commands: readonly Command[] = [
   captureCommand,
   blobConsumerCommand,
   sinkCommand,
+  apiCommand,
+  apiKeyCommand,
   reindexCommand,
   orphansCommand,
   migrateCommand,

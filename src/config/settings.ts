@@ -318,6 +318,15 @@ export const settings = {
     0,
     600_000,
   ),
+  apiHost: text('API_HOST', 'Address the replay API (and player page) binds.', '127.0.0.1'),
+  apiPort: integer('API_PORT', 'Port of the replay API and player page (0 = any free port).', 8013, 0, 65535),
+  apiMaxBlocksPerRequest: integer(
+    'API_MAX_BLOCKS_PER_REQUEST',
+    'Most blocks one `snapshots?blocks=i-j` request decodes (bounds the memory and time of one request).',
+    100,
+    1,
+    10_000,
+  ),
   blobConsumerHost: text('BLOB_CONSUMER_HOST', 'Address of the blob consumer health/metrics server.', '127.0.0.1'),
   blobConsumerPort: integer(
     'BLOB_CONSUMER_PORT',

@@ -41,7 +41,12 @@ export const errorCatalogue = {
     'An rrweb event lacks a numeric `type` or a positive `timestamp`.',
   ),
   missing_session_id: spec('validation_error', 400, false, 'A `$snapshot` event has no `$session_id`.'),
-  invalid_session_id: spec('validation_error', 400, false, '`$session_id` is not 1-70 characters of `[A-Za-z0-9-]`.'),
+  invalid_session_id: spec(
+    'validation_error',
+    400,
+    false,
+    'A session id (`$session_id` at capture, a path segment in the replay API) is not 1-70 characters of `[A-Za-z0-9-]`.',
+  ),
   invalid_window_id: spec('validation_error', 400, false, '`$window_id` is not 1-70 characters of `[A-Za-z0-9-]`.'),
   body_too_large: spec('payload_too_large', 413, false, 'The body as sent exceeds `CAPTURE_MAX_BODY_BYTES` (25 MB).'),
   decompressed_too_large: spec(
@@ -78,8 +83,36 @@ export const errorCatalogue = {
   kafka_unavailable: spec('server_error', 503, true, 'Kafka did not commit the request; nothing of it was written.'),
   team_lookup_failed: spec('server_error', 503, true, 'Postgres could not be asked about the token.'),
 
+  // Replay API
+  missing_api_key: spec(
+    'authentication_error',
+    401,
+    false,
+    'The request carries no personal API key (`Authorization: Bearer rpk_...`).',
+  ),
+  invalid_api_key: spec('authentication_error', 401, false, 'The personal API key is unknown, malformed or revoked.'),
+  invalid_parameter: spec(
+    'validation_error',
+    400,
+    false,
+    'A query or path parameter is malformed or out of range (dates, limits, cursor, team id).',
+  ),
+  invalid_block_range: spec(
+    'validation_error',
+    400,
+    false,
+    '`blocks` is not `i` or `i-j` inside the session, or spans more than `API_MAX_BLOCKS_PER_REQUEST` blocks.',
+  ),
+  clickhouse_unavailable: spec('server_error', 503, true, 'ClickHouse failed a query; try again.'),
+
   // Blob storage
   blob_not_found: spec('not_found', 404, false, 'The object holding a block is gone (deleted or expired).'),
+  block_corrupt: spec(
+    'server_error',
+    500,
+    false,
+    'A stored block does not decode (compression or JSON damaged); the replay API marks it missing.',
+  ),
   blob_store_unavailable: spec(
     'server_error',
     503,

@@ -135,3 +135,14 @@ export function decodeBlock(bytes: Buffer, codec: BlockCodec): Buffer {
   }
   throw new ObjectFormatError(`unknown block codec ${codec as string}`);
 }
+
+const LZ4_FRAME_MAGIC = 0x184d2204;
+const ZSTD_FRAME_MAGIC = 0xfd2fb528;
+
+/** A stored block's codec, from its first frame's magic number (summary rows keep the address, not the codec). */
+export function blockCodecOf(bytes: Buffer): BlockCodec {
+  const magic = bytes.length >= 4 ? bytes.readUInt32LE(0) : 0;
+  if (magic === LZ4_FRAME_MAGIC) return 'lz4-frame';
+  if (magic === ZSTD_FRAME_MAGIC) return 'zstd';
+  throw new ObjectFormatError('block starts with neither an LZ4 nor a zstd frame');
+}

@@ -34,3 +34,6 @@ export function isRrwebEvent(value: unknown): value is RrwebEvent {
     event.timestamp > 0
   );
 }
+
+/** Session and window ids go into Kafka keys, S3 block lists, SQL and API paths: only this shape is accepted. */
+export const SESSION_ID_PATTERN = /^[A-Za-z0-9-]{1,70}$/;

@@ -1,6 +1,6 @@
 import { compressLz4Frame } from '../codec/lz4-frames.ts';
 import type { RecordingMessageHeader, RetentionClass } from '../recordings/message-codec.ts';
-import { isRrwebEvent } from '../recordings/rrweb.ts';
+import { isRrwebEvent, SESSION_ID_PATTERN } from '../recordings/rrweb.ts';
 import { SummaryBuilder } from '../recordings/summary.ts';
 
 /**
@@ -43,7 +43,7 @@ export function frameLegacyMessage(
   const windowId = typeof props.$window_id === 'string' ? props.$window_id : '';
   const events = props.$snapshot_items ?? props.$snapshot_data;
   if (!Number.isSafeInteger(teamId) || teamId <= 0) throw new LegacyMessageError('message has no valid team_id');
-  if (typeof sessionId !== 'string' || !/^[A-Za-z0-9-]{1,70}$/.test(sessionId)) {
+  if (typeof sessionId !== 'string' || !SESSION_ID_PATTERN.test(sessionId)) {
     throw new LegacyMessageError('message has no valid $session_id');
   }
   if (!Array.isArray(events) || events.length === 0) throw new LegacyMessageError('message has no events');

@@ -46,6 +46,14 @@ export class TeamStore {
     return row ? toTeam(row) : undefined;
   }
 
+  async byIds(ids: readonly number[]): Promise<Team[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.db.query<TeamRow>(`SELECT ${columns} FROM teams WHERE id = ANY($1::bigint[]) ORDER BY id`, [
+      ids,
+    ]);
+    return rows.map(toTeam);
+  }
+
   async create(team: Omit<Team, 'id'>): Promise<Team> {
     const [row] = await this.db.query<TeamRow>(
       `INSERT INTO teams (name, api_token, session_recording_enabled, session_recording_retention, console_log_capture_enabled)

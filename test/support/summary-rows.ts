@@ -5,13 +5,17 @@ import type { SummaryRow } from '../../src/recordings/summary-row.ts';
 import { SessionActivity } from '../../src/replay/session-activity.ts';
 import { SessionBatch } from '../../src/replay/session-batch.ts';
 import { writeObjects } from '../../src/replay/write-objects.ts';
+import type { BlobStore } from '../../src/storage/blob-store.ts';
 import { FsBlobStore } from '../../src/storage/fs-blob-store.ts';
 import { syntheticSession } from './expected-summary.ts';
 
 const base = Date.UTC(2026, 10, 18, 9, 0, 0);
 
-/** Summary rows as the live path makes them: sessions spread over three flushes, activity carried across blocks. */
-export async function liveRows(dir: string, teamId: number) {
+/**
+ * Summary rows as the live path makes them: sessions spread over three flushes (one object each), activity carried
+ * across blocks. Objects go to `store` (default: a filesystem store under `dir`).
+ */
+export async function liveRows(dir: string, teamId: number, store: BlobStore = new FsBlobStore(join(dir, 'blobs'))) {
   const team = {
     id: teamId,
     name: 't',
@@ -24,7 +28,6 @@ export async function liveRows(dir: string, teamId: number) {
     id: `session-${i}`,
     events: syntheticSession(300 + i, base + i * 3_600_000, 90),
   }));
-  const store = new FsBlobStore(join(dir, 'blobs'));
   const activity = new SessionActivity();
   const rows: SummaryRow[] = [];
   let offset = 0;

@@ -1,0 +1,193 @@
+import { once } from 'node:events';
+import { ReplayError } from '../errors/index.ts';
+import { clientHas, sendRevalidatedJson } from '../http/respond.ts';
+import type { RouteContext, Router } from '../http/router.ts';
+import type { BlobStore } from '../storage/blob-store.ts';
+import type { TeamStore } from '../teams/team-store.ts';
+import type { ApiKeyInfo, ApiKeyStore } from './api-keys.ts';
+import { encodeCursor, parseBlockRange, parseListFilters, parseSessionId, parseTeamId } from './parameters.ts';
+import type { SessionBlock, SessionCatalog } from './session-catalog.ts';
+import { blockAddress, readStoredBlock, sessionEventLines } from './session-events.ts';
+
+export interface ReplayApiOptions {
+  readonly keys: ApiKeyStore;
+  readonly teams: TeamStore;
+  readonly sessions: SessionCatalog;
+  readonly store: BlobStore;
+  /** The most blocks one `?blocks=i-j` request may decode (API_MAX_BLOCKS_PER_REQUEST). */
+  readonly maxBlocksPerRequest: number;
+  readonly now?: () => number;
+}
+
+const BLOCK_ID_PATTERN = /^[A-Za-z0-9_-]{22}$/;
+const sessionsPath = '/api/projects/:team/session_recordings';
+
+/** The replay API of DESIGN §3.6 on `router`; every route needs a personal API key for the team it names. */
+export function addReplayApiRoutes(router: Router, options: ReplayApiOptions): Router {
+  const now = options.now ?? Date.now;
+
+  async function authenticate({ req }: RouteContext): Promise<ApiKeyInfo> {
+    const header = req.headers.authorization;
+    if (!header) throw new ReplayError('missing_api_key', 'send a personal API key as "Authorization: Bearer rpk_..."');
+    const bearer = /^Bearer +(\S{1,200})$/i.exec(header);
+    let key: ApiKeyInfo | undefined;
+    if (bearer) {
+      try {
+        key = await options.keys.authenticate(bearer[1]!);
+      } catch (error) {
+        throw new ReplayError('team_lookup_failed', 'Postgres could not check the API key', { cause: error });
+      }
+    }
+    if (!key) throw new ReplayError('invalid_api_key', 'the API key is unknown, malformed or revoked');
+    return key;
+  }
+
+  /** The team the path names, when the key may read it. Another team's data is "not found", never "forbidden". */
+  async function authorisedTeam(context: RouteContext): Promise<number> {
+    const key = await authenticate(context);
+    const teamId = parseTeamId(context.params.team!);
+    if (!key.teamIds.includes(teamId)) throw new ReplayError('not_found', `no project ${teamId}`);
+    return teamId;
+  }
+
+  async function session(context: RouteContext) {
+    const teamId = await authorisedTeam(context);
+    const sessionId = parseSessionId(context.params.session!);
+    const found = await options.sessions.get(teamId, sessionId);
+    if (!found) throw new ReplayError('not_found', `no session recording ${sessionId}`);
+    return { teamId, ...found };
+  }
+
+  function onlyParameters(context: RouteContext, allowed: readonly string[]): void {
+    for (const name of context.url.searchParams.keys()) {
+      if (!allowed.includes(name))
+        throw new ReplayError('invalid_parameter', `unknown parameter "${name.slice(0, 40)}"`);
+    }
+  }
+
+  return router
+    .on('GET', '/api/projects', async (context) => {
+      const key = await authenticate(context);
+      const teams = await options.teams.byIds(key.teamIds);
+      sendRevalidatedJson(context.req, context.res, { results: teams.map((t) => ({ id: t.id, name: t.name })) });
+    })
+    .on('GET', sessionsPath, async (context) => {
+      const teamId = await authorisedTeam(context);
+      const filters = parseListFilters(teamId, context.url.searchParams, now());
+      const { sessions, more } = await options.sessions.list(filters);
+      const last = sessions.at(-1);
+      const cursor = more && last ? encodeCursor({ startMs: Date.parse(last.start_time), id: last.id }) : null;
+      let next: string | null = null;
+      if (cursor) {
+        const query = new URLSearchParams(context.url.searchParams);
+        query.set('cursor', cursor);
+        next = `${context.url.pathname}?${query}`;
+      }
+      // A listing changes with every flush: never cached.
+      context.res.setHeader('cache-control', 'no-store');
+      const body = JSON.stringify({ results: sessions, next_cursor: cursor, next });
+      context.res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(body);
+    })
+    .on('GET', `${sessionsPath}/:session`, async (context) => {
+      onlyParameters(context, []);
+      const { summary } = await session(context);
+      sendRevalidatedJson(context.req, context.res, summary);
+    })
+    .on('GET', `${sessionsPath}/:session/snapshots`, async (context) => {
+      onlyParameters(context, ['blocks']);
+      const { teamId, summary, blocks } = await session(context);
+      const range = context.url.searchParams.get('blocks');
+      if (range === null) {
+        const missing = await missingBlocks(options.store, blocks);
+        sendRevalidatedJson(context.req, context.res, {
+          session_id: summary.id,
+          max_blocks_per_request: options.maxBlocksPerRequest,
+          blocks: blocks.map((block) => ({
+            index: block.index,
+            id: block.id,
+            first_timestamp: new Date(block.firstTimestamp).toISOString(),
+            last_timestamp: new Date(block.lastTimestamp).toISOString(),
+            missing: missing.has(block.index),
+            raw_url: `/api/projects/${teamId}/session_recordings/${summary.id}/snapshots/blocks/${block.id}`,
+          })),
+        });
+        return;
+      }
+      const { first, last } = parseBlockRange(range, blocks.length, options.maxBlocksPerRequest);
+      await streamLines(
+        context,
+        sessionEventLines(blocks.slice(first, last + 1), (block) => readStoredBlock(options.store, block)),
+      );
+    })
+    .on('GET', `${sessionsPath}/:session/snapshots/blocks/:block`, async (context) => {
+      onlyParameters(context, []);
+      const { blocks } = await session(context);
+      const id = context.params.block!;
+      if (!BLOCK_ID_PATTERN.test(id)) throw new ReplayError('invalid_parameter', 'block id is 22 base64url characters');
+      const block = blocks.find((b) => b.id === id);
+      if (!block) throw new ReplayError('not_found', `the session has no block ${id}`);
+      // A block id names an object and byte range, and objects are never rewritten: the bytes can be cached forever.
+      const etag = `"${block.id}"`;
+      const cacheHeaders = { etag, 'cache-control': 'private, max-age=31536000, immutable', vary: 'authorization' };
+      if (clientHas(context.req, etag)) {
+        context.res.writeHead(304, cacheHeaders).end();
+        return;
+      }
+      const bytes = await readStoredBlock(options.store, block);
+      context.res.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'content-length': bytes.length,
+        'x-block-index': String(block.index),
+        'x-block-first-timestamp': new Date(block.firstTimestamp).toISOString(),
+        'x-block-last-timestamp': new Date(block.lastTimestamp).toISOString(),
+        ...cacheHeaders,
+      });
+      context.res.end(bytes);
+    });
+}
+
+/** Blocks whose object is gone or shorter than the block's range: one size lookup per distinct object. */
+async function missingBlocks(store: BlobStore, blocks: readonly SessionBlock[]): Promise<Set<number>> {
+  const missing = new Set<number>();
+  const byObject = new Map<string, { index: number; end: number }[]>();
+  for (const block of blocks) {
+    try {
+      const { key, end } = blockAddress(store, block);
+      byObject.set(key, [...(byObject.get(key) ?? []), { index: block.index, end }]);
+    } catch {
+      missing.add(block.index);
+    }
+  }
+  await Promise.all(
+    [...byObject].map(async ([key, members]) => {
+      const size = await store.size(key).catch(() => undefined);
+      for (const { index, end } of members) if (size === undefined || end >= size) missing.add(index);
+    }),
+  );
+  return missing;
+}
+
+/** Writes JSONL as it is produced, waiting for the socket to drain; stops early when the client goes away. */
+async function streamLines({ req, res }: RouteContext, lines: AsyncGenerator<string>): Promise<void> {
+  res.writeHead(200, {
+    'content-type': 'application/x-ndjson; charset=utf-8',
+    // The range's blocks can still change (late blocks, deleted objects): not cached.
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+  });
+  let gone = false;
+  const onClose = () => {
+    gone = true;
+  };
+  req.once('close', onClose);
+  try {
+    for await (const line of lines) {
+      if (gone || res.destroyed) break;
+      if (!res.write(`${line}\n`)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+    }
+  } finally {
+    req.off('close', onClose);
+    await lines.return(undefined);
+    if (!res.destroyed) res.end();
+  }
+}

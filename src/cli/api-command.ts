@@ -1,0 +1,67 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import { ApiKeyStore } from '../api/api-keys.ts';
+import { addPlayerRoutes } from '../api/player-page.ts';
+import { addReplayApiRoutes } from '../api/replay-api.ts';
+import { SessionCatalog } from '../api/session-catalog.ts';
+import { clickhouseTargetFromUrl, openClickHouse } from '../clickhouse/client.ts';
+import type { Config } from '../config/index.ts';
+import { Router } from '../http/router.ts';
+import { startHttpService } from '../http/server.ts';
+import type { Logger } from '../logging/logger.ts';
+import { createMetricsRegistry } from '../metrics/registry.ts';
+import type { SqlDatabase } from '../postgres/database.ts';
+import type { BlobStore } from '../storage/blob-store.ts';
+import { openBlobStore } from '../storage/open-blob-store.ts';
+import { TeamStore } from '../teams/team-store.ts';
+import type { Command } from './command.ts';
+import { openDatabase, untilAborted } from './runtime.ts';
+
+/** Builds and starts the replay API and player page on the given stores; `dev` mode passes its embedded ones. */
+export async function runApi(
+  config: Config,
+  log: Logger,
+  parts: { readonly db: SqlDatabase; readonly clickhouse: ClickHouseClient; readonly store: BlobStore },
+) {
+  const router = new Router();
+  addReplayApiRoutes(router, {
+    keys: new ApiKeyStore(parts.db),
+    teams: new TeamStore(parts.db),
+    sessions: new SessionCatalog(parts.clickhouse),
+    store: parts.store,
+    maxBlocksPerRequest: config.apiMaxBlocksPerRequest,
+  });
+  addPlayerRoutes(router);
+  const service = await startHttpService(
+    { router, registry: createMetricsRegistry('replay-api'), log, ready: () => true },
+    { host: config.apiHost, port: config.apiPort },
+  );
+  return { service, stop: () => service.close() };
+}
+
+export const apiCommand: Command = {
+  name: 'api',
+  summary: 'Run the replay API and the player page (sessions from ClickHouse, events from the blob store).',
+  usage: `replay api
+
+Serves the replay API (GET /api/projects/:team/session_recordings[/:session[/snapshots]]) and the player page
+(/player) on API_HOST:API_PORT, with /healthz, /readyz and /metrics. Sessions come from CLICKHOUSE_URL, blocks from
+the blob store (BLOB_STORE ...), API keys and teams from DATABASE_URL. Create keys with \`replay api-key create\`.
+See docs/replay-api.md.`,
+  async run(_args, { config, log, signal }) {
+    const db = await openDatabase(config);
+    const clickhouse = openClickHouse(clickhouseTargetFromUrl(config.clickhouseUrl));
+    const store = openBlobStore(config);
+    try {
+      const api = await runApi(config, log, { db, clickhouse, store });
+      log.info('replay API listening', { url: api.service.url, player: `${api.service.url}/player` });
+      await untilAborted(signal);
+      log.info('shutting down');
+      await api.stop();
+    } finally {
+      store.close();
+      await clickhouse.close();
+      await db.close();
+    }
+    return 0;
+  },
+};
