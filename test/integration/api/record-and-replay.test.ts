@@ -1,0 +1,180 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ApiKeyStore } from '../../../src/api/api-keys.ts';
+import { runApi } from '../../../src/cli/api-command.ts';
+import { runSink } from '../../../src/cli/sink-command.ts';
+import { openClickHouse } from '../../../src/clickhouse/client.ts';
+import { migrateClickHouse } from '../../../src/clickhouse/migrations.ts';
+import { loadConfig } from '../../../src/config/index.ts';
+import { demoPageHtml, serveHtml } from '../../../src/dev/demo-page.ts';
+import { launchChromium } from '../../../src/harness/chromium.ts';
+import { topicNames } from '../../../src/kafka/topics.ts';
+import { createLogger } from '../../../src/logging/logger.ts';
+import { openPostgres, type SqlDatabase } from '../../../src/postgres/database.ts';
+import { freshBucketStore, startTestBlobConsumer } from '../../support/blob-consumer.ts';
+import { startTestCapture, type TestCapture } from '../../support/capture.ts';
+import { playToEnd, recordDemoSession, waitForSession } from '../../support/replay-flow.ts';
+
+const stack = inject('stack');
+const typed = 'blue teapot';
+
+/** What every replay of the demo session must show: the click's effect and the typed text (masked by posthog-js). */
+function expectReplayShowsTheUser(result: Awaited<ReturnType<typeof playToEnd>>) {
+  expect(result.status).toBe(`Added to cart: ${typed}`);
+  // posthog-js masks input values by default: the replayed field holds one '*' per typed character.
+  expect(result.typed).toBe('*'.repeat(typed.length));
+  expect(result.summary).toMatch(/Clicks\s*[1-9]/);
+  expect(result.summary).toMatch(/Console errors\s*1/);
+  expect(result.addressBar).not.toContain('rpk_'); // the key left the address bar
+}
+
+describe('record in Chromium, play back from the API', () => {
+  let browser: Browser;
+
+  beforeAll(async () => {
+    browser = await launchChromium(loadConfig());
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  describe('on the real services: capture → Kafka → blob consumer → MinIO → sink → chDB → API', () => {
+    let dir: string;
+    let capture: TestCapture;
+    let db: SqlDatabase;
+    let clickhouse: ClickHouseClient;
+    let page: { url: string; server: Server };
+    let apiUrl: string;
+    const stops: (() => Promise<unknown>)[] = [];
+
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'replay-e2e-'));
+      const brokers = stack.kafka!.brokers;
+      capture = await startTestCapture({ brokers, databaseUrl: stack.postgres!.url });
+      stops.push(() => capture.stop());
+      const store = await freshBucketStore();
+      const consumer = await startTestBlobConsumer({ brokers, topic: topicNames.recordings, store });
+      stops.push(() => consumer.stop());
+      clickhouse = openClickHouse({ kind: 'chdb', path: join(dir, 'db') });
+      await migrateClickHouse(clickhouse);
+      const config = loadConfig({
+        HOME: '/nonexistent',
+        SINK_GROUP_ID: `sink-${randomUUID()}`,
+        SINK_PORT: '0',
+        SINK_INSERT_INTERVAL_MS: '300',
+        API_PORT: '0',
+      });
+      const sink = await runSink(config, createLogger('warn', 'sink'), { brokers, clickhouse });
+      stops.push(() => sink.stop());
+      db = await openPostgres({ kind: 'postgres', url: stack.postgres!.url });
+      const api = await runApi(config, createLogger('warn', 'api'), { db, clickhouse, store });
+      stops.push(() => api.stop());
+      apiUrl = api.service.url;
+    });
+    afterAll(async () => {
+      for (const stop of stops.reverse()) await stop();
+      page?.server.close();
+      await clickhouse?.close();
+      await db?.close();
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    it("replays what the user typed and clicked, with the session's summary", async () => {
+      const team = await capture.createTeam();
+      const { key } = await new ApiKeyStore(db).create('e2e', [team.id]);
+      page = await serveHtml(demoPageHtml({ captureUrl: capture.url, token: team.apiToken }));
+      const sessionId = await recordDemoSession(browser, page.url, typed);
+      const summary = await waitForSession(apiUrl, key, team.id, sessionId, typed.length);
+      expect(summary).toMatchObject({ id: sessionId, team_id: team.id, console_error_count: 1 });
+      expect(summary.urls).toEqual([page.url]);
+      expectReplayShowsTheUser(await playToEnd(browser, `${apiUrl}/player#key=${key}`, team.id, sessionId));
+    });
+  });
+
+  describe('through `replay dev` on the embedded defaults', () => {
+    let dataDir: string;
+    let child: ChildProcess | undefined;
+
+    beforeAll(async () => {
+      dataDir = await mkdtemp(join(tmpdir(), 'replay-dev-'));
+    });
+    afterAll(async () => {
+      child?.kill('SIGKILL');
+      await rm(dataDir, { recursive: true, force: true });
+    });
+
+    /** Starts `replay dev` and reads the URLs it prints. */
+    async function startDev() {
+      const process_ = spawn('setpriv', ['--pdeathsig', 'KILL', process.execPath, 'bin/replay.ts', 'dev'], {
+        env: {
+          ...process.env,
+          REPLAY_DATA_DIR: dataDir,
+          DEV_DEMO_PORT: '0',
+          CAPTURE_PORT: '0',
+          API_PORT: '0',
+          BLOB_FLUSH_INTERVAL_MS: '1000',
+          LOG_LEVEL: 'warn',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      child = process_;
+      let stdout = '';
+      let stderr = '';
+      process_.stdout!.on('data', (chunk) => {
+        stdout += chunk;
+      });
+      process_.stderr!.on('data', (chunk) => {
+        stderr += chunk;
+      });
+      const deadline = Date.now() + 90_000;
+      while (!/postgres\s/.test(stdout)) {
+        if (process_.exitCode !== null || Date.now() > deadline) {
+          throw new Error(`replay dev did not start (exit ${process_.exitCode}):\n${stderr.slice(-3000)}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      const field = (name: string) => new RegExp(`${name}\\s+(\\S+)`).exec(stdout)![1]!;
+      return {
+        process: process_,
+        demo: field('demo page'),
+        player: field('player'),
+        apiUrl: field('player').replace(/\/player#.*/, ''),
+        key: /#key=(rpk_\S+)/.exec(stdout)![1]!,
+        teamId: Number(/\/api\/projects\/(\d+)\//.exec(stdout)![1]),
+        stderr: () => stderr,
+      };
+    }
+
+    async function stopDev(dev: Awaited<ReturnType<typeof startDev>>) {
+      const exited = once(dev.process, 'exit');
+      dev.process.kill('SIGINT');
+      const timeout = new Promise((resolve) => setTimeout(resolve, 30_000, 'timeout'));
+      const result = await Promise.race([exited, timeout]);
+      expect(result, `replay dev did not stop on SIGINT:\n${dev.stderr().slice(-2000)}`).not.toBe('timeout');
+      expect(dev.process.exitCode).toBe(0);
+      child = undefined;
+    }
+
+    it('records the demo page and plays it in the player; Ctrl-C stops it and the data is there next run', async () => {
+      const first = await startDev();
+      const sessionId = await recordDemoSession(browser, first.demo, typed);
+      const summary = await waitForSession(first.apiUrl, first.key, first.teamId, sessionId, typed.length);
+      expectReplayShowsTheUser(await playToEnd(browser, first.player, first.teamId, sessionId));
+      await stopDev(first);
+
+      const second = await startDev();
+      expect(second.key).toBe(first.key);
+      const again = await waitForSession(second.apiUrl, second.key, second.teamId, sessionId, typed.length, 5_000);
+      expect(again).toEqual(summary);
+      await stopDev(second);
+    }, 300_000);
+  });
+});
