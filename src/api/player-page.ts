@@ -13,35 +13,41 @@ const assets: Record<string, { file: string; type: string }> = {
 /** `/player` (the page) and `/player/assets/*` on `router`. The page itself is public; its data needs an API key. */
 export function addPlayerRoutes(router: Router): Router {
   const cache = new Map<string, Buffer>();
-  return router
-    .on('GET', '/player', ({ res }) => {
-      res.writeHead(200, {
-        'content-type': 'text/html; charset=utf-8',
-        'cache-control': 'no-cache',
-        'referrer-policy': 'no-referrer',
-        'x-content-type-options': 'nosniff',
-      });
-      res.end(playerPageHtml);
-    })
-    .on('GET', '/player/assets/:file', async ({ res, params }) => {
-      const asset = assets[params.file!];
-      if (!asset) {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('no such asset');
-        return;
-      }
-      let bytes = cache.get(asset.file);
-      if (!bytes) {
-        bytes = await readFile(join(playerDist, asset.file));
-        cache.set(asset.file, bytes);
-      }
-      res.writeHead(200, {
-        'content-type': asset.type,
-        'content-length': bytes.length,
-        'cache-control': 'public, max-age=3600',
-        'x-content-type-options': 'nosniff',
-      });
-      res.end(bytes);
-    });
+  return (
+    router
+      .on('GET', '/player', ({ res }) => {
+        res.writeHead(200, {
+          'content-type': 'text/html; charset=utf-8',
+          'cache-control': 'no-cache',
+          'referrer-policy': 'no-referrer',
+          'x-content-type-options': 'nosniff',
+        });
+        res.end(playerPageHtml);
+      })
+      // Browsers ask for it on every page; an empty answer keeps their consoles clean.
+      .on('GET', '/favicon.ico', ({ res }) => {
+        res.writeHead(204, { 'cache-control': 'public, max-age=86400' }).end();
+      })
+      .on('GET', '/player/assets/:file', async ({ res, params }) => {
+        const asset = assets[params.file!];
+        if (!asset) {
+          res.writeHead(404, { 'content-type': 'text/plain' }).end('no such asset');
+          return;
+        }
+        let bytes = cache.get(asset.file);
+        if (!bytes) {
+          bytes = await readFile(join(playerDist, asset.file));
+          cache.set(asset.file, bytes);
+        }
+        res.writeHead(200, {
+          'content-type': asset.type,
+          'content-length': bytes.length,
+          'cache-control': 'public, max-age=3600',
+          'x-content-type-options': 'nosniff',
+        });
+        res.end(bytes);
+      })
+  );
 }
 
 // The page is plain browser JavaScript: it lists the key's sessions, shows one's summary, fetches its events as JSONL
