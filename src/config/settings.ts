@@ -260,7 +260,13 @@ export const settings = {
     'zstd',
   ]),
   blobSpoolDir: text('BLOB_SPOOL_DIR', 'Local directory of the blob consumer spool files.', '.data/spool'),
-  blobFlushIntervalMs: integer('BLOB_FLUSH_INTERVAL_MS', 'Flush when the batch is this old.', 10_000, 100, 3_600_000),
+  blobFlushIntervalMs: integer(
+    'BLOB_FLUSH_INTERVAL_MS',
+    'Flush when the oldest message of the batch has waited this long.',
+    10_000,
+    100,
+    3_600_000,
+  ),
   blobFlushMaxBytes: integer(
     'BLOB_FLUSH_MAX_BYTES',
     'Flush when the batch holds this many raw bytes.',

@@ -111,7 +111,7 @@ export class BlobSink implements Sink {
     this.metrics.spoolBytes.set(this.batch.spool.bytes);
     this.metrics.batchSessions.set(this.batch.sessions.size);
     if (this.flushing || this.batch.empty) return;
-    const age = Date.now() - this.batch.createdAt;
+    const age = Date.now() - (this.batch.firstConsumedAt ?? Date.now());
     const reason =
       this.batch.rawBytes >= this.options.flushMaxRawBytes
         ? 'size'

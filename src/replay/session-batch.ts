@@ -35,7 +35,8 @@ const partitionKeyOf = (topic: string, partition: number) => `${topic}:${partiti
  */
 export class SessionBatch {
   readonly id: string;
-  readonly createdAt = Date.now();
+  /** When the first message entered the batch: the flush interval bounds this age, so no message waits longer. */
+  firstConsumedAt: number | undefined;
   readonly sessions = new Map<string, SessionBuffer>();
   /** Next offset to read per partition, and the partition's revocation epoch when first seen in this batch. */
   readonly partitions = new Map<string, { topic: string; partition: number; nextOffset: number; epoch: number }>();
@@ -51,6 +52,7 @@ export class SessionBatch {
 
   /** Marks a message as consumed (for offsets), whatever became of it. */
   consumed(topic: string, partition: number, offset: number, epoch: number): void {
+    this.firstConsumedAt ??= Date.now();
     const key = partitionKeyOf(topic, partition);
     const known = this.partitions.get(key);
     if (known) known.nextOffset = Math.max(known.nextOffset, offset + 1);
