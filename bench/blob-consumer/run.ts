@@ -14,7 +14,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import Kafka from 'node-rdkafka';
 import { buildRecordingMessages } from '../../src/capture/build-messages.ts';
@@ -28,13 +27,25 @@ import { pipelineTopics } from '../../src/kafka/topics.ts';
 import { S3BlobStore } from '../../src/storage/s3-blob-store.ts';
 import type { Team } from '../../src/teams/team-store.ts';
 import { amplify, ensureCorpus, posthogBatches } from '../corpus/corpus.ts';
+import { benchArgs } from '../shared/args.ts';
 
-const { values: args } = parseArgs({
-  options: {
+const args = benchArgs(
+  `Blob consumer bench: the fast path (capture's framed messages) against the parse-based path (PostHog-style JSON),
+then peak memory with many small open sessions. Real Kafka and MinIO on loopback.
+
+  node bench/blob-consumer/run.ts [options]
+
+  --sessions N          sessions of the amplified rrweb corpus per path (default 300)
+  --open-sessions LIST  open-session counts for the memory runs (default 1000,10000,100000)
+  --help                this text
+
+Prints raw rrweb MB per consumer CPU-second for both paths and their ratio, objects and bytes per flush, the
+compression ratio and peak RSS per open-session count; writes bench/results/blob-consumer-<time>.json.`,
+  {
     sessions: { type: 'string', default: '300' },
     'open-sessions': { type: 'string', default: '1000,10000,100000' },
   },
-});
+);
 const log = (message: string) => process.stderr.write(`[bench:blob] ${message}\n`);
 const team: Team = {
   id: 1,
@@ -167,7 +178,7 @@ const corpus = await ensureCorpus();
 const framed: { key: string; value: Buffer }[] = [];
 const legacy: { key: string; value: Buffer }[] = [];
 let rawBytes = 0;
-for (const session of amplify(corpus, { count: Number(args.sessions), seed: 7, startMs: Date.UTC(2026, 10, 22) })) {
+for (const session of amplify(corpus, { count: args.number('sessions'), seed: 7, startMs: Date.UTC(2026, 10, 22) })) {
   for (const body of posthogBatches(session, { token: team.apiToken })) {
     const request = parseSnapshotRequest(body);
     for (const parsed of request.sessions) {

@@ -12,7 +12,6 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { loadConfig } from '../../src/config/index.ts';
 import { startLocalKafka } from '../../src/harness/kafka.ts';
@@ -23,16 +22,29 @@ import { openPostgres } from '../../src/postgres/database.ts';
 import { migratePostgres } from '../../src/postgres/migrations.ts';
 import { TeamStore } from '../../src/teams/team-store.ts';
 import { amplify, ensureCorpus, posthogBatches } from '../corpus/corpus.ts';
+import { benchArgs } from '../shared/args.ts';
 
-const { values: args } = parseArgs({
-  options: {
+const args = benchArgs(
+  `Capture bench: posthog-js-style gzip uploads of the amplified rrweb corpus against a capture process, through a
+real Kafka broker and PostgreSQL on loopback.
+
+  node bench/capture/run.ts [options]
+
+  --seconds N      measuring time (default 20)
+  --concurrency N  requests in flight (default 8)
+  --sessions N     sessions of the amplified corpus to upload (default 200)
+  --help           this text
+
+Prints decompressed MB per capture CPU-second, MB/s, request latency percentiles and failures; writes
+bench/results/capture-<time>.json.`,
+  {
     seconds: { type: 'string', default: '20' },
     concurrency: { type: 'string', default: '8' },
     sessions: { type: 'string', default: '200' },
   },
-});
-const seconds = Number(args.seconds);
-const concurrency = Number(args.concurrency);
+);
+const seconds = args.number('seconds');
+const concurrency = args.number('concurrency');
 const log = (message: string) => process.stderr.write(`[bench:capture] ${message}\n`);
 
 /** utime + stime of a process in seconds, from /proc (clock ticks are 100 Hz on Linux). */
@@ -67,7 +79,7 @@ await db.close();
 log('preparing request bodies from the rrweb corpus');
 const corpus = await ensureCorpus();
 const bodies: { gzip: Buffer; rawBytes: number }[] = [];
-for (const session of amplify(corpus, { count: Number(args.sessions), seed: 1, startMs: Date.UTC(2026, 10, 22) })) {
+for (const session of amplify(corpus, { count: args.number('sessions'), seed: 1, startMs: Date.UTC(2026, 10, 22) })) {
   for (const json of posthogBatches(session, { token: team.apiToken })) {
     bodies.push({ gzip: gzipSync(json, { level: 6 }), rawBytes: json.length });
   }

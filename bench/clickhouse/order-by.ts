@@ -27,10 +27,10 @@
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { openClickHouse } from '../../src/clickhouse/client.ts';
 import { clickhouseSchemaDir } from '../../src/clickhouse/migrations.ts';
 import { clickhouseTime, type SummaryRow } from '../../src/recordings/summary-row.ts';
+import { benchArgs } from '../shared/args.ts';
 import { prng } from '../shared/prng.ts';
 
 const usage = `Usage: node bench/clickhouse/order-by.ts [options]
@@ -45,31 +45,17 @@ const usage = `Usage: node bench/clickhouse/order-by.ts [options]
   --ids uuidv7|uuidv4  session ids as posthog-js makes them (time-ordered UUIDv7, default) or random UUIDv4
   --help               this text
 `;
-const { values: args } = parseArgs({
-  options: {
-    sessions: { type: 'string', default: '100000' },
-    teams: { type: 'string', default: '1000' },
-    days: { type: 'string', default: '30' },
-    samples: { type: 'string', default: '5' },
-    repeat: { type: 'string', default: '3' },
-    parts: { type: 'string', default: '8' },
-    granularity: { type: 'string', default: '256' },
-    ids: { type: 'string', default: 'uuidv7' },
-    help: { type: 'boolean', default: false },
-  },
+const args = benchArgs(usage, {
+  sessions: { type: 'string', default: '100000' },
+  teams: { type: 'string', default: '1000' },
+  days: { type: 'string', default: '30' },
+  samples: { type: 'string', default: '5' },
+  repeat: { type: 'string', default: '3' },
+  parts: { type: 'string', default: '8' },
+  granularity: { type: 'string', default: '256' },
+  ids: { type: 'string', default: 'uuidv7' },
 });
-if (args.help) {
-  process.stdout.write(usage);
-  process.exit(0);
-}
-const positive = (name: keyof typeof args) => {
-  const value = Number(args[name]);
-  if (!Number.isInteger(value) || value < 1) {
-    process.stderr.write(`--${name} must be a positive integer\n${usage}`);
-    process.exit(2);
-  }
-  return value;
-};
+const positive = (name: Parameters<typeof args.number>[0]) => Math.floor(args.number(name));
 const sessionCount = positive('sessions');
 const teamCount = positive('teams');
 const days = positive('days');

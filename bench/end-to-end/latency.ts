@@ -19,7 +19,6 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import type { ClickHouseClient } from '@clickhouse/client';
@@ -39,6 +38,7 @@ import { migratePostgres } from '../../src/postgres/migrations.ts';
 import { S3BlobStore } from '../../src/storage/s3-blob-store.ts';
 import { TeamStore } from '../../src/teams/team-store.ts';
 import { amplify, ensureCorpus, posthogBatches, type SyntheticSession } from '../corpus/corpus.ts';
+import { benchArgs } from '../shared/args.ts';
 import { prng } from '../shared/prng.ts';
 
 const defaultFlushMs = settings.blobFlushIntervalMs.parse(undefined, {});
@@ -67,44 +67,28 @@ Options (defaults finish in about 2 minutes on 2 cores):
 Prints a table (absolute latency, and latency minus the flush interval, p50/p90/p99/max) and where the time went
 (wait for the flush, upload, Kafka commit, sink, insert, API), and writes bench/results/end-to-end-latency-<time>.json.`;
 
-const { values: args } = parseArgs({
-  options: {
-    probes: { type: 'string', default: '60' },
-    'probe-interval-ms': { type: 'string', default: '1500' },
-    'background-sessions': { type: 'string', default: '30' },
-    'flush-interval-ms': { type: 'string', default: String(defaultFlushMs) },
-    'sink-interval-ms': { type: 'string', default: String(defaultSinkMs) },
-    poll: { type: 'string', default: 'list' },
-    'poll-ms': { type: 'string', default: '100' },
-    'probe-timeout-s': { type: 'string', default: '60' },
-    'max-seconds': { type: 'string', default: '420' },
-    seed: { type: 'string', default: '1' },
-    verbose: { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
-  },
+const args = benchArgs(usage, {
+  probes: { type: 'string', default: '60' },
+  'probe-interval-ms': { type: 'string', default: '1500' },
+  'background-sessions': { type: 'string', default: '30' },
+  'flush-interval-ms': { type: 'string', default: String(defaultFlushMs) },
+  'sink-interval-ms': { type: 'string', default: String(defaultSinkMs) },
+  poll: { type: 'string', default: 'list' },
+  'poll-ms': { type: 'string', default: '100' },
+  'probe-timeout-s': { type: 'string', default: '60' },
+  'max-seconds': { type: 'string', default: '420' },
+  seed: { type: 'string', default: '1' },
+  verbose: { type: 'boolean', default: false },
 });
-if (args.help) {
-  console.log(usage);
-  process.exit(0);
-}
-
-function numberArg(name: keyof typeof args, min: number): number {
-  const value = Number(args[name]);
-  if (!Number.isFinite(value) || value < min) {
-    process.stderr.write(`error: --${name} must be a number ≥ ${min}, got "${args[name]}"\n`);
-    process.exit(2);
-  }
-  return value;
-}
-const probeCount = Math.floor(numberArg('probes', 1));
-const probeIntervalMs = numberArg('probe-interval-ms', 10);
-const backgroundSessions = Math.floor(numberArg('background-sessions', 0));
-const flushIntervalMs = Math.floor(numberArg('flush-interval-ms', 100));
-const sinkIntervalMs = Math.floor(numberArg('sink-interval-ms', 50));
-const pollMs = numberArg('poll-ms', 10);
-const probeTimeoutMs = numberArg('probe-timeout-s', 1) * 1000;
-const maxSeconds = numberArg('max-seconds', 10);
-const seed = Math.floor(numberArg('seed', 0));
+const probeCount = Math.floor(args.number('probes', 1));
+const probeIntervalMs = args.number('probe-interval-ms', 10);
+const backgroundSessions = Math.floor(args.number('background-sessions', 0));
+const flushIntervalMs = Math.floor(args.number('flush-interval-ms', 100));
+const sinkIntervalMs = Math.floor(args.number('sink-interval-ms', 50));
+const pollMs = args.number('poll-ms', 10);
+const probeTimeoutMs = args.number('probe-timeout-s', 1) * 1000;
+const maxSeconds = args.number('max-seconds', 10);
+const seed = Math.floor(args.number('seed', 0));
 const pollMode = args.poll;
 if (pollMode !== 'list' && pollMode !== 'session') {
   process.stderr.write(`error: --poll must be list or session, got "${pollMode}"\n`);
