@@ -1,5 +1,6 @@
 import { once } from 'node:events';
-import { ReplayError } from '../errors/index.ts';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import { isReplayError, ReplayError } from '../errors/index.ts';
 import { clientHas, sendRevalidatedJson } from '../http/respond.ts';
 import type { RouteContext, Router } from '../http/router.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
@@ -16,6 +17,7 @@ export interface ReplayApiOptions {
   readonly store: BlobStore;
   /** The most blocks one `?blocks=i-j` request may decode (API_MAX_BLOCKS_PER_REQUEST). */
   readonly maxBlocksPerRequest: number;
+  readonly registry: Registry;
   readonly now?: () => number;
 }
 
@@ -25,6 +27,23 @@ const sessionsPath = '/api/projects/:team/session_recordings';
 /** The replay API of DESIGN §3.6 on `router`; every route needs a personal API key for the team it names. */
 export function addReplayApiRoutes(router: Router, options: ReplayApiOptions): Router {
   const now = options.now ?? Date.now;
+  const metrics = createApiMetrics(options.registry);
+
+  /** Reads a block from the blob store, timed and counted by outcome (a rising `blob_not_found` rate means data loss). */
+  async function readBlock(block: SessionBlock): Promise<Buffer> {
+    const started = performance.now();
+    try {
+      const bytes = await readStoredBlock(options.store, block);
+      metrics.blockReads.inc({ result: 'ok' });
+      metrics.blockBytes.inc(bytes.length);
+      return bytes;
+    } catch (error) {
+      metrics.blockReads.inc({ result: isReplayError(error) ? error.code : 'blob_store_unavailable' });
+      throw error;
+    } finally {
+      metrics.blockReadSeconds.observe((performance.now() - started) / 1000);
+    }
+  }
 
   async function authenticate({ req }: RouteContext): Promise<ApiKeyInfo> {
     const header = req.headers.authorization;
@@ -114,10 +133,7 @@ export function addReplayApiRoutes(router: Router, options: ReplayApiOptions): R
         return;
       }
       const { first, last } = parseBlockRange(range, blocks.length, options.maxBlocksPerRequest);
-      await streamLines(
-        context,
-        sessionEventLines(blocks.slice(first, last + 1), (block) => readStoredBlock(options.store, block)),
-      );
+      await streamLines(context, sessionEventLines(blocks.slice(first, last + 1), readBlock), metrics);
     })
     .on('GET', `${sessionsPath}/:session/snapshots/blocks/:block`, async (context) => {
       onlyParameters(context, []);
@@ -133,7 +149,7 @@ export function addReplayApiRoutes(router: Router, options: ReplayApiOptions): R
         context.res.writeHead(304, cacheHeaders).end();
         return;
       }
-      const bytes = await readStoredBlock(options.store, block);
+      const bytes = await readBlock(block);
       context.res.writeHead(200, {
         'content-type': 'application/octet-stream',
         'content-length': bytes.length,
@@ -168,7 +184,11 @@ async function missingBlocks(store: BlobStore, blocks: readonly SessionBlock[]):
 }
 
 /** Writes JSONL as it is produced, waiting for the socket to drain; stops early when the client goes away. */
-async function streamLines({ req, res }: RouteContext, lines: AsyncGenerator<string>): Promise<void> {
+async function streamLines(
+  { req, res }: RouteContext,
+  lines: AsyncGenerator<string>,
+  metrics: ReturnType<typeof createApiMetrics>,
+): Promise<void> {
   res.writeHead(200, {
     'content-type': 'application/x-ndjson; charset=utf-8',
     // The range's blocks can still change (late blocks, deleted objects): not cached.
@@ -183,6 +203,8 @@ async function streamLines({ req, res }: RouteContext, lines: AsyncGenerator<str
   try {
     for await (const line of lines) {
       if (gone || res.destroyed) break;
+      if (line.startsWith('{"missing_block"')) metrics.missingBlocks.inc();
+      else metrics.events.inc();
       if (!res.write(`${line}\n`)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
     }
   } finally {
@@ -190,4 +212,33 @@ async function streamLines({ req, res }: RouteContext, lines: AsyncGenerator<str
     await lines.return(undefined);
     if (!res.destroyed) res.end();
   }
+}
+
+function createApiMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    blockReads: new Counter({
+      name: 'replay_api_block_reads_total',
+      help: 'Blocks read from the blob store by outcome (ok, or the error code: blob_not_found, block_corrupt, ...).',
+      labelNames: ['result'],
+      registers,
+    }),
+    blockBytes: new Counter({
+      name: 'replay_api_block_read_bytes_total',
+      help: 'Stored (compressed) block bytes read.',
+      registers,
+    }),
+    blockReadSeconds: new Histogram({
+      name: 'replay_api_block_read_seconds',
+      help: 'Time to read one block from the blob store (a range GET).',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    events: new Counter({ name: 'replay_api_events_streamed_total', help: 'Events written as JSONL.', registers }),
+    missingBlocks: new Counter({
+      name: 'replay_api_missing_blocks_total',
+      help: 'missing_block lines written in place of blocks that could not be read.',
+      registers,
+    }),
+  };
 }

@@ -5,6 +5,7 @@ import { addReplayApiRoutes } from '../api/replay-api.ts';
 import { SessionCatalog } from '../api/session-catalog.ts';
 import { clickhouseTargetFromUrl, openClickHouse } from '../clickhouse/client.ts';
 import type { Config } from '../config/index.ts';
+import { DependencyProbe } from '../http/dependency-probe.ts';
 import { Router } from '../http/router.ts';
 import { startHttpService } from '../http/server.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -23,19 +24,35 @@ export async function runApi(
   parts: { readonly db: SqlDatabase; readonly clickhouse: ClickHouseClient; readonly store: BlobStore },
 ) {
   const router = new Router();
+  const registry = createMetricsRegistry('replay-api');
   addReplayApiRoutes(router, {
     keys: new ApiKeyStore(parts.db),
     teams: new TeamStore(parts.db),
     sessions: new SessionCatalog(parts.clickhouse),
     store: parts.store,
     maxBlocksPerRequest: config.apiMaxBlocksPerRequest,
+    registry,
   });
   addPlayerRoutes(router);
+  const readiness = new DependencyProbe(
+    {
+      postgres: () => parts.db.query('SELECT 1').then(() => undefined),
+      clickhouse: () => parts.clickhouse.ping().then((r) => (r.success ? undefined : Promise.reject(r.error))),
+    },
+    log,
+  );
+  await readiness.check();
   const service = await startHttpService(
-    { router, registry: createMetricsRegistry('replay-api'), log, ready: () => true },
+    { router, registry, log, ready: () => readiness.ready },
     { host: config.apiHost, port: config.apiPort },
   );
-  return { service, stop: () => service.close() };
+  return {
+    service,
+    async stop() {
+      readiness.stop();
+      await service.close();
+    },
+  };
 }
 
 export const apiCommand: Command = {

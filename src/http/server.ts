@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Histogram, type Registry } from 'prom-client';
 import { ReplayError } from '../errors/index.ts';
 import type { Logger } from '../logging/logger.ts';
 import { processMetricsRegistry } from '../metrics/registry.ts';
@@ -58,7 +58,6 @@ export async function startHttpService(
     labelNames: ['code'],
     registers: [registry],
   });
-  const metrics = Registry.merge([registry, processMetricsRegistry()]);
 
   router
     .on('GET', '/healthz', ({ res }) => sendJson(res, 200, { status: 'ok' }))
@@ -66,8 +65,10 @@ export async function startHttpService(
       options.ready() ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'not ready' }),
     )
     .on('GET', '/metrics', async ({ res }) => {
-      const text = await metrics.metrics();
-      res.writeHead(200, { 'content-type': metrics.contentType }).end(text);
+      // Rendered one registry at a time: Registry.merge would drop the service's default labels (`service=...`) and
+      // miss metrics registered after the merge.
+      const text = `${await registry.metrics()}\n${await processMetricsRegistry().metrics()}`;
+      res.writeHead(200, { 'content-type': registry.contentType }).end(text);
     });
 
   const server = createServer(async (req, res) => {

@@ -320,5 +320,11 @@ describe('replay API (real Postgres, MinIO, chDB)', () => {
       },
     ]);
     expect(items.filter(Array.isArray).map((item) => item[1])).toEqual(session.events.slice(0, 31));
+
+    // What an SRE sees: the failed reads by code and the missing blocks served, on a service still ready.
+    const metrics = await (await fetch(`${api.service.url}/metrics`)).text();
+    expect(metrics).toMatch(/^replay_api_block_reads_total\{result="blob_not_found"[^}]*\} [1-9]/m);
+    expect(metrics).toMatch(/^replay_api_missing_blocks_total\{service="replay-api"\} [1-9]/m);
+    expect((await fetch(`${api.service.url}/readyz`)).status).toBe(200);
   });
 });
