@@ -39,7 +39,7 @@ export function openClickHouse(target: ClickHouseTarget): ClickHouseClient {
     const connection = createChdbConnection({
       path: target.path,
     }) as unknown as ClickHouseClientConfigOptions['connection'];
-    return createClient({ connection, clickhouse_settings });
+    return createClient({ connection: settingsPerQuery(connection!), clickhouse_settings });
   }
   return createClient({
     url: target.url,
@@ -47,5 +47,46 @@ export function openClickHouse(target: ClickHouseTarget): ClickHouseClient {
     password: target.password,
     database: target.database,
     clickhouse_settings,
+  });
+}
+
+type Connection = NonNullable<ClickHouseClientConfigOptions['connection']>;
+type Settings = Record<string, unknown>;
+
+/**
+ * chDB's connection applies a call's `clickhouse_settings` as `SET` statements on its one session, so they outlive
+ * the call: an `insert_deduplication_token` left behind silently dropped the next insert that carried none. This
+ * makes settings per-query again, as over HTTP: every call also resets each setting an earlier call changed to the
+ * engine's default (read once per setting name from `system.settings`).
+ */
+function settingsPerQuery(connection: Connection): Connection {
+  const defaults = new Map<string, unknown>();
+  async function withResets(settings: Settings | undefined): Promise<Settings> {
+    const unknown = Object.keys(settings ?? {}).filter((name) => !defaults.has(name));
+    if (unknown.length > 0) {
+      const { stream } = await connection.query({
+        query: 'SELECT name, default FROM system.settings WHERE has({names:Array(String)}, name) FORMAT JSONEachRow',
+        query_params: { names: unknown },
+      } as never);
+      let text = '';
+      for await (const chunk of stream as AsyncIterable<Buffer>) text += chunk.toString('utf8');
+      for (const line of text.split('\n').filter(Boolean)) {
+        const row = JSON.parse(line) as { name: string; default: string };
+        defaults.set(row.name, row.default);
+      }
+      // Not engine settings (HTTP-only ones the adapter drops): nothing to reset.
+      for (const name of unknown) if (!defaults.has(name)) defaults.set(name, undefined);
+    }
+    return { ...Object.fromEntries(defaults), ...settings };
+  }
+  return new Proxy(connection, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (!['query', 'exec', 'command', 'insert'].includes(property as string) || typeof value !== 'function') {
+        return typeof value === 'function' ? value.bind(target) : value;
+      }
+      return async (params: { clickhouse_settings?: Settings }) =>
+        value.call(target, { ...params, clickhouse_settings: await withResets(params.clickhouse_settings) });
+    },
   });
 }

@@ -87,12 +87,13 @@ export async function insertSummaryRows(
 export async function insertedUpTo(client: ClickHouseClient, partition: number): Promise<number> {
   const [row] = await (
     await client.query({
-      query:
-        // maxOrNull: max() of no rows is 0, which would mark offset 0 as stored.
-        'SELECT maxOrNull(_kafka_offset) AS offset FROM session_replay_events WHERE _kafka_partition = {partition:Int32}',
+      // max() and count() exactly as the kafka_position projection (0004) holds them, so this reads a few projection
+      // rows per part instead of the table. count() tells "no rows" from a stored offset 0 (max() of nothing is 0).
+      query: `SELECT max(_kafka_offset) AS offset, count() AS rows
+                FROM session_replay_events WHERE _kafka_partition = {partition:Int32}`,
       query_params: { partition },
       format: 'JSONEachRow',
     })
-  ).json<{ offset: number | null }>();
-  return row?.offset ?? -1;
+  ).json<{ offset: number; rows: number }>();
+  return row && row.rows > 0 ? row.offset : -1;
 }

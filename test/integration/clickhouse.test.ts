@@ -82,4 +82,32 @@ describe('ClickHouse engine (chDB through @clickhouse/client)', () => {
       },
     ]);
   });
+
+  it("keeps one call's settings to that call, as over HTTP (chDB's session would keep them)", async () => {
+    const setting = async () =>
+      (
+        await (
+          await clickhouse.query({
+            query: "SELECT getSetting('insert_deduplication_token') AS token, getSetting('max_query_size') AS size",
+            format: 'JSONEachRow',
+          })
+        ).json<{ token: string; size: number }>()
+      )[0]!;
+    const before = await setting();
+    await clickhouse.command({
+      query:
+        'CREATE TABLE tokens (n Int64) ENGINE = MergeTree ORDER BY n SETTINGS non_replicated_deduplication_window = 100',
+    });
+    await clickhouse.command({
+      query: 'INSERT INTO tokens VALUES (1)',
+      clickhouse_settings: { insert_deduplication_token: 'batch-1', max_query_size: '999999' },
+    });
+    expect(await setting()).toEqual(before);
+    // A later insert without a token is not taken for a retry of batch-1.
+    await clickhouse.command({ query: 'INSERT INTO tokens VALUES (2)' });
+    const count = await (
+      await clickhouse.query({ query: 'SELECT count() AS n FROM tokens', format: 'JSONEachRow' })
+    ).json();
+    expect(count).toEqual([{ n: 2 }]);
+  });
 });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildRecordingMessages } from '../../../src/capture/build-messages.ts';
 import { openClickHouse } from '../../../src/clickhouse/client.ts';
 import { migrateClickHouse } from '../../../src/clickhouse/migrations.ts';
-import { insertSummaryRows } from '../../../src/clickhouse/session-replay-events.ts';
+import { insertedUpTo, insertSummaryRows } from '../../../src/clickhouse/session-replay-events.ts';
 import { decodeRecordingMessage } from '../../../src/recordings/message-codec.ts';
 import { clickhouseTime } from '../../../src/recordings/summary-row.ts';
 import { reindex } from '../../../src/replay/reindex.ts';
@@ -180,5 +180,27 @@ describe('session_replay_events on the ClickHouse engine (chDB)', () => {
     const done = await reindex({ store, prefix: 'rec', clickhouse, fromMs: base - 3_600_000, toMs: base + 1 });
     expect(done.objects).toBe(4);
     expect(sortBlocks(await mergedView())).toEqual(live);
+  });
+
+  it('knows how far the sink got in each partition from the kafka_position projection, not a table scan', async () => {
+    const { rows } = await liveRows(dir, 909);
+    const at = (partition: number, offsets: number[]) =>
+      offsets.map((offset, i) => ({ ...rows[i]!, _kafka_partition: partition, _kafka_offset: offset }));
+    await insertSummaryRows(clickhouse, at(40, [0]));
+    await insertSummaryRows(clickhouse, at(41, [5, 9]));
+    await insertSummaryRows(clickhouse, at(41, [7]));
+    expect(await insertedUpTo(clickhouse, 40)).toBe(0); // offset 0 is stored, not "nothing"
+    expect(await insertedUpTo(clickhouse, 41)).toBe(9);
+    expect(await insertedUpTo(clickhouse, 42)).toBe(-1);
+    await clickhouse.command({ query: 'OPTIMIZE TABLE session_replay_events FINAL' });
+    expect(await insertedUpTo(clickhouse, 41)).toBe(9);
+    const plan = await (
+      await clickhouse.query({
+        query: `EXPLAIN SELECT max(_kafka_offset) AS offset, count() AS rows
+                  FROM session_replay_events WHERE _kafka_partition = 41`,
+        format: 'TabSeparated',
+      })
+    ).text();
+    expect(plan).toContain('kafka_position');
   });
 });
