@@ -4,6 +4,7 @@ import { encodeRecordingMessage, MAX_HEADER_BYTES, type RecordingMessageHeader }
 import type { RrwebEvent } from '../recordings/rrweb.ts';
 import { SummaryBuilder } from '../recordings/summary.ts';
 import type { Team } from '../teams/team-store.ts';
+import type { SnapshotEvent } from './parse-snapshots.ts';
 
 /** One session's events from one request, ready to be framed. */
 export interface SessionSnapshots {
@@ -12,7 +13,8 @@ export interface SessionSnapshots {
   readonly distinctId: string;
   readonly snapshotSource: 'web' | 'mobile';
   readonly snapshotLibrary: string;
-  readonly events: readonly { readonly windowId: string; readonly event: RrwebEvent }[];
+  /** An event's `raw`, when present, is its compact JSON (no whitespace outside strings), written as is. */
+  readonly events: readonly SnapshotEvent[];
 }
 
 export interface RecordingRecord {
@@ -40,25 +42,65 @@ export function buildRecordingMessages(
   options: { readonly maxMessageBytes: number; readonly requestId: string; readonly capturedAt: number },
 ): RecordingRecord[] {
   const budget = rawBudget(options.maxMessageBytes);
-  const chunks: { lines: Buffer[]; bytes: number; events: RrwebEvent[]; windows: Set<string> }[] = [];
+  // A line is `[<window id JSON>,<event JSON>]\n`: from the event's own bytes when capture sliced them out of the
+  // body, else `JSON.stringify([windowId, event])` (the same bytes for anything posthog-js sends).
+  const prefixes = new Map<string, Buffer>();
+  const chunks: { lines: (Buffer | number)[]; bytes: number; events: RrwebEvent[]; windows: Set<string> }[] = [];
   let current: (typeof chunks)[number] | undefined;
-  for (const { windowId, event } of session.events) {
-    const line = Buffer.from(`${JSON.stringify([windowId, event])}\n`, 'utf8');
-    if (line.length > budget) {
+  const events = session.events;
+  for (let index = 0; index < events.length; index++) {
+    const { windowId, event, raw } = events[index]!;
+    let line: Buffer | number;
+    let length: number;
+    if (raw !== undefined) {
+      let prefix = prefixes.get(windowId);
+      if (prefix === undefined) {
+        prefix = Buffer.from(`[${JSON.stringify(windowId)},`, 'utf8');
+        prefixes.set(windowId, prefix);
+      }
+      line = index; // assembled from the prefix and `raw` below
+      length = prefix.length + raw.length + 2;
+    } else {
+      line = Buffer.from(`${JSON.stringify([windowId, event])}\n`, 'utf8');
+      length = line.length;
+    }
+    if (length > budget) {
       throw new ReplayError(
         'event_too_large',
-        `an event of ${line.length} bytes exceeds the ${options.maxMessageBytes}-byte message limit`,
+        `an event of ${length} bytes exceeds the ${options.maxMessageBytes}-byte message limit`,
       );
     }
-    if (!current || current.bytes + line.length > budget) {
+    if (!current || current.bytes + length > budget) {
       current = { lines: [], bytes: 0, events: [], windows: new Set() };
       chunks.push(current);
     }
     current.lines.push(line);
-    current.bytes += line.length;
+    current.bytes += length;
     current.events.push(event);
     current.windows.add(windowId);
   }
+
+  const jsonl = (chunk: (typeof chunks)[number]): Buffer => {
+    const out = Buffer.allocUnsafe(chunk.bytes);
+    let at = 0;
+    for (const line of chunk.lines) {
+      if (typeof line !== 'number') {
+        out.set(line, at);
+        at += line.length;
+        continue;
+      }
+      const { windowId, raw } = events[line]!;
+      const prefix = prefixes.get(windowId)!;
+      out.set(prefix, at);
+      at += prefix.length;
+      out.set(raw!, at);
+      at += raw!.length;
+      out[at++] = 0x5d; // ]
+      out[at++] = 0x0a; // \n
+    }
+    if (at !== out.length) throw new Error(`JSONL of ${at} bytes, ${out.length} expected`);
+    return out;
+  };
 
   return chunks.map((chunk, part) => {
     const summary = new SummaryBuilder();
@@ -79,7 +121,7 @@ export function buildRecordingMessages(
       payloadCodec: 'lz4-frame',
       ...summary.finish(),
     };
-    const value = encodeRecordingMessage(header, compressLz4Frame(Buffer.concat(chunk.lines, chunk.bytes)));
+    const value = encodeRecordingMessage(header, compressLz4Frame(jsonl(chunk)));
     return {
       key: session.sessionId,
       value,

@@ -1,12 +1,23 @@
 import { ReplayError } from '../errors/index.ts';
 import { isRrwebEvent, type RrwebEvent, SESSION_ID_PATTERN } from '../recordings/rrweb.ts';
+import { type EventSlices, locateSnapshotEvents, NOT_COMPACT } from './event-slices.ts';
+
+export interface SnapshotEvent {
+  readonly windowId: string;
+  readonly event: RrwebEvent;
+  /**
+   * The event's own bytes in the request body (a view, compact JSON that parses to exactly `event`), when they could
+   * be located: its JSONL line is built from them instead of re-serialising `event`.
+   */
+  readonly raw?: Buffer | undefined;
+}
 
 export interface ParsedSession {
   readonly sessionId: string;
   readonly distinctId: string;
   readonly snapshotSource: 'web' | 'mobile';
   readonly snapshotLibrary: string;
-  readonly events: { readonly windowId: string; readonly event: RrwebEvent }[];
+  readonly events: SnapshotEvent[];
 }
 
 export interface SnapshotRequest {
@@ -39,6 +50,12 @@ export function parseSnapshotRequest(json: Buffer): SnapshotRequest {
     body = JSON.parse(json.toString('utf8'));
   } catch (error) {
     throw new ReplayError('invalid_json', `body is not valid JSON: ${(error as Error).message}`);
+  }
+  let slices: EventSlices;
+  try {
+    slices = locateSnapshotEvents(json);
+  } catch {
+    slices = undefined; // cannot happen on a body JSON.parse accepted; the events are then re-serialised
   }
   const items = Array.isArray(body) ? body : [body];
   const topLevelToken = isObject(body) ? (idString(body.api_key) ?? idString(body.token)) : undefined;
@@ -87,6 +104,8 @@ export function parseSnapshotRequest(json: Buffer): SnapshotRequest {
       };
       sessions.set(sessionId, session);
     }
+    const ranges = slices?.[index];
+    const sliced = ranges !== undefined && ranges.length === 2 * data.length;
     data.forEach((event, eventIndex) => {
       if (!isRrwebEvent(event)) {
         throw new ReplayError(
@@ -94,7 +113,12 @@ export function parseSnapshotRequest(json: Buffer): SnapshotRequest {
           `item ${index}, event ${eventIndex}: an rrweb event needs a numeric type and a positive timestamp`,
         );
       }
-      session.events.push({ windowId, event });
+      const start = sliced ? ranges[2 * eventIndex]! : NOT_COMPACT;
+      session.events.push({
+        windowId,
+        event,
+        raw: start === NOT_COMPACT ? undefined : json.subarray(start, ranges![2 * eventIndex + 1]),
+      });
     });
     eventCount += data.length;
   });

@@ -61,4 +61,31 @@ describe('request body decoding', () => {
       'decompressed_too_large',
     );
   });
+
+  it('inflates in one chunk of the announced size without trusting it: several members, exact caps, a false ISIZE', async () => {
+    const a = Buffer.from('a'.repeat(100_000));
+    const b = Buffer.from(JSON.stringify({ b: 'é'.repeat(50) }));
+    // several gzip members: the trailer announces only the last one's size
+    expect((await decodeBody({ bytes: Buffer.concat([gzipSync(a), gzipSync(b)]) })).equals(Buffer.concat([a, b]))).toBe(
+      true,
+    );
+    expect((await decodeBody({ bytes: Buffer.concat([gzipSync(b), gzipSync(a)]) })).equals(Buffer.concat([b, a]))).toBe(
+      true,
+    );
+    // exactly at the cap passes, one byte over does not
+    const limits = { maxDecompressedBytes: 200_000, maxCompressionRatio: 1e9, ratioFloorBytes: 0 };
+    for (const size of [1, 16_383, 16_384, 16_385, 199_999, 200_000]) {
+      const body = Buffer.alloc(size, 'x');
+      expect((await decodeBody({ bytes: gzipSync(body) }, limits)).equals(body), String(size)).toBe(true);
+    }
+    expect(await codeOf(decodeBody({ bytes: gzipSync(Buffer.alloc(200_001, 'x')) }, limits))).toBe(
+      'decompressed_too_large',
+    );
+    // a trailer announcing another size is damage zlib reports
+    for (const announced of [0, 10, 99_999, 0xffffffff]) {
+      const lying = Buffer.from(gzipSync(a));
+      lying.writeUInt32LE(announced, lying.length - 4);
+      expect(await codeOf(decodeBody({ bytes: lying })), String(announced)).toBe('invalid_compression');
+    }
+  });
 });
