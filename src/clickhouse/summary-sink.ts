@@ -17,6 +17,9 @@ export interface SummarySinkOptions {
   readonly registry: Registry;
 }
 
+/** How long the first buffered row waits for the rows that travel with it. */
+const GATHER_MS = 100;
+
 type StoredRow = SummaryRow & { _kafka_partition: number; _kafka_offset: number };
 
 /** What has been read from one partition and is not committed yet. */
@@ -65,6 +68,8 @@ export class SummarySink implements Sink {
   private held = 0;
   /** When the oldest message of the buffers arrived. */
   private oldest = 0;
+  /** When the last batch was cut from the buffers. */
+  private lastCutAt = 0;
   private failures = 0;
   private retryAt = 0;
   /** Bumped by every revocation: a lookup that straddles one may describe partitions as they were before it. */
@@ -116,7 +121,13 @@ export class SummarySink implements Sink {
       return;
     }
     if (this.buffers.size === 0) return;
-    const due = Date.now() - this.oldest >= this.options.insertIntervalMs || this.held >= this.options.maxBufferedRows;
+    // At most one insert per interval, but no waiting a whole interval after a quiet spell: rows wait only for the
+    // rest of their blob flush (committed in one transaction, so they arrive together).
+    const now = Date.now();
+    const due =
+      this.held >= this.options.maxBufferedRows ||
+      (now - this.oldest >= Math.min(GATHER_MS, this.options.insertIntervalMs) &&
+        now - this.lastCutAt >= this.options.insertIntervalMs);
     if (due) await this.flush();
   }
 
@@ -166,6 +177,7 @@ export class SummarySink implements Sink {
   /** Inserts the pending batch (or cuts one from the buffers) and commits it. False when ClickHouse failed. */
   private async flush(): Promise<boolean> {
     if (!this.batch) {
+      this.lastCutAt = Date.now();
       this.batch = { parts: [...this.buffers.values()] };
       this.buffers.clear();
       this.oldest = 0;
