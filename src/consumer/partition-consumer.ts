@@ -104,11 +104,18 @@ export class PartitionConsumer {
     this.options.log.info('consuming', { group: this.options.groupId, topics: this.options.topics.join(',') });
   }
 
-  /** Graceful stop: no more fetching, the sink drains (bounded), then the consumer leaves the group. */
+  /**
+   * Graceful stop: no more fetching, the sink drains (bounded), then the consumer leaves the group. The group is still
+   * served while draining (see `pollWhile`): a member that joins meanwhile (a rolling deploy) gets its partitions
+   * without waiting for this one to leave.
+   */
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
     await this.loop;
+    this.pauseForShutdown();
+    let draining = true;
+    const polling = this.pollWhile(() => draining);
     const deadline = this.options.shutdownTimeoutMs ?? 30_000;
     const drained = await Promise.race([
       this.options.sink.drain().then(
@@ -120,6 +127,8 @@ export class PartitionConsumer {
       ),
       sleep(deadline).then(() => false),
     ]);
+    draining = false;
+    await polling;
     if (!drained) this.options.log.warn('shutdown deadline passed before the sink drained');
     await new Promise<void>((resolve) => this.consumer.disconnect(() => resolve()));
   }
@@ -152,36 +161,61 @@ export class PartitionConsumer {
     };
   }
 
+  /**
+   * librdkafka waits, in join state wait-assign-call / wait-unassign-call, until the application makes the matching
+   * incremental call; until then the whole group waits too (a revoked partition cannot go to its new owner). So the
+   * librdkafka call is made whatever the sink does, and `owned` only claims what librdkafka accepted. The group
+   * protocol is always COOPERATIVE: cooperative-sticky is the only strategy configured, and the broker rejects a
+   * member whose strategies share none with the group's, so the eager assign()/unassign() never apply.
+   */
   private onRebalance(error: Kafka.LibrdKafkaError, assignment: Kafka.Assignment[]): void {
     const refs = assignment.map((a) => ({ topic: a.topic, partition: a.partition }));
-    try {
-      if (error.code === Kafka.CODES.ERRORS.ERR__ASSIGN_PARTITIONS) {
-        for (const ref of refs) this.owned.set(partitionKey(ref), ref);
+    const log = this.options.log;
+    if (error.code === Kafka.CODES.ERRORS.ERR__ASSIGN_PARTITIONS) {
+      // An empty list is normal (this member gets nothing new this round) and must be acknowledged the same way.
+      try {
         this.consumer.incrementalAssign(assignment);
-        if (this.paused) this.consumer.pause(refs);
-        this.metrics.rebalances.inc({ kind: 'assign' });
-      } else if (error.code === Kafka.CODES.ERRORS.ERR__REVOKE_PARTITIONS) {
-        for (const ref of refs) {
-          this.owned.delete(partitionKey(ref));
-          this.lastMessageTime.delete(partitionKey(ref));
-          this.metrics.lagMessages.remove({ topic: ref.topic, partition: String(ref.partition) });
-          this.metrics.lagSeconds.remove({ topic: ref.topic, partition: String(ref.partition) });
-        }
-        this.options.sink.revoked(refs);
-        this.consumer.incrementalUnassign(assignment);
-        this.metrics.rebalances.inc({ kind: 'revoke' });
-      } else {
-        this.options.log.error('rebalance error', { error: error.message });
+      } catch (caught) {
+        if (this.consumer.isConnected()) log.error('incremental assign failed', { error: String(caught) });
+        return;
       }
-      this.options.log.info('rebalance', {
-        member: this.options.clientId,
-        event: error.code === Kafka.CODES.ERRORS.ERR__ASSIGN_PARTITIONS ? 'assigned' : 'revoked',
-        partitions: refs.map(partitionKey).join(','),
-        owned: this.owned.size,
-      });
-    } catch (caught) {
-      if (this.consumer.isConnected()) this.options.log.error('rebalance failed', { error: String(caught) });
+      for (const ref of refs) this.owned.set(partitionKey(ref), ref);
+      try {
+        if (this.paused && refs.length > 0) this.consumer.pause(refs);
+      } catch (caught) {
+        log.error('pausing new partitions failed', { error: String(caught) });
+      }
+      this.metrics.rebalances.inc({ kind: 'assign' });
+    } else if (error.code === Kafka.CODES.ERRORS.ERR__REVOKE_PARTITIONS) {
+      // Revoked or lost (session expired, max.poll.interval.ms exceeded): either way the partitions are gone. They
+      // leave `owned` first, so no commit can include them from here on.
+      for (const ref of refs) {
+        this.owned.delete(partitionKey(ref));
+        this.lastMessageTime.delete(partitionKey(ref));
+        this.metrics.lagMessages.remove({ topic: ref.topic, partition: String(ref.partition) });
+        this.metrics.lagSeconds.remove({ topic: ref.topic, partition: String(ref.partition) });
+      }
+      try {
+        this.options.sink.revoked(refs);
+      } catch (caught) {
+        log.error('sink failed to forget revoked partitions', { error: String(caught) });
+      }
+      try {
+        this.consumer.incrementalUnassign(assignment);
+      } catch (caught) {
+        if (this.consumer.isConnected()) log.error('incremental unassign failed', { error: String(caught) });
+      }
+      this.metrics.rebalances.inc({ kind: 'revoke' });
+    } else {
+      log.error('rebalance error', { error: error.message });
+      return;
     }
+    log.info('rebalance', {
+      member: this.options.clientId,
+      event: error.code === Kafka.CODES.ERRORS.ERR__ASSIGN_PARTITIONS ? 'assigned' : 'revoked',
+      partitions: refs.map(partitionKey).join(','),
+      owned: this.owned.size,
+    });
   }
 
   private consumeBatch(): Promise<Kafka.Message[]> {
@@ -198,8 +232,12 @@ export class PartitionConsumer {
       this.lastLoopAt = Date.now();
       try {
         this.applyBackpressure(sink.backpressure());
-        const messages = this.paused ? [] : await this.consumeBatch();
-        if (this.paused) await sleep(this.options.pollTimeoutMs ?? 100);
+        // Poll even while paused. Rebalance callbacks are served only by a poll: a paused member that stopped polling
+        // held on to every partition the group was moving to a new member (6/0 for as long as the pause lasted), and
+        // after max.poll.interval.ms it would be thrown out of the group. Paused partitions return nothing, so a
+        // paused turn just waits the poll timeout. A message that still arrives (fetched just before a pause) goes to
+        // the sink: backpressure is a budget, not a hard wall.
+        const messages = await this.consumeBatch();
         if (messages.length > 0) {
           const started = performance.now();
           let bytes = 0;
@@ -219,6 +257,31 @@ export class PartitionConsumer {
         // A sink error here is a bug or an unexpected downstream failure: keep the process alive, log, slow down.
         this.options.log.error('consumer loop error', { error: (error as Error).stack ?? String(error) });
         await sleep(1000);
+      }
+    }
+  }
+
+  /** Shutdown: fetch nothing more, including partitions assigned from now on. */
+  private pauseForShutdown(): void {
+    const refs = this.assignment();
+    try {
+      if (refs.length > 0) this.consumer.pause(refs);
+    } catch (caught) {
+      this.options.log.warn('pausing for shutdown failed', { error: String(caught) });
+    }
+    this.paused = true;
+  }
+
+  /**
+   * Keeps polling (rebalance callbacks, group liveness) while `condition` holds, without handing anything to the
+   * sink: messages still in flight are dropped, uncommitted, and read again by the partition's next owner.
+   */
+  private async pollWhile(condition: () => boolean): Promise<void> {
+    while (condition()) {
+      try {
+        await this.consumeBatch();
+      } catch {
+        await sleep(this.options.pollTimeoutMs ?? 100);
       }
     }
   }
