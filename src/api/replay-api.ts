@@ -1,4 +1,7 @@
 import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { isReplayError, ReplayError } from '../errors/index.ts';
 import { clientHas, sendRevalidatedJson } from '../http/respond.ts';
@@ -189,29 +192,40 @@ async function streamLines(
   lines: AsyncGenerator<string>,
   metrics: ReturnType<typeof createApiMetrics>,
 ): Promise<void> {
+  // rrweb JSON shrinks several times over; level 1 keeps the CPU cost small next to decoding the blocks.
+  const gzip = acceptsGzip(req.headers['accept-encoding']) ? createGzip({ level: 1 }) : undefined;
   res.writeHead(200, {
     'content-type': 'application/x-ndjson; charset=utf-8',
     // The range's blocks can still change (late blocks, deleted objects): not cached.
     'cache-control': 'no-store',
     'x-content-type-options': 'nosniff',
+    vary: 'accept-encoding',
+    ...(gzip ? { 'content-encoding': 'gzip' } : {}),
   });
-  let gone = false;
-  const onClose = () => {
-    gone = true;
-  };
-  req.once('close', onClose);
+  const out: Writable = gzip ?? res;
+  // Resolves when the response is complete or the client went away (pipeline destroys the gzip stream then).
+  const delivered = gzip ? pipeline(gzip, res).catch(() => undefined) : undefined;
   try {
     for await (const line of lines) {
-      if (gone || res.destroyed) break;
+      if (res.destroyed) break; // the client went away: stop reading blocks
       if (line.startsWith('{"missing_block"')) metrics.missingBlocks.inc();
       else metrics.events.inc();
-      if (!res.write(`${line}\n`)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+      if (!out.write(`${line}\n`)) await Promise.race([once(out, 'drain'), once(res, 'close')]);
     }
   } finally {
-    req.off('close', onClose);
     await lines.return(undefined);
-    if (!res.destroyed) res.end();
+    if (!res.destroyed) out.end();
+    await delivered;
   }
+}
+
+/** Whether `Accept-Encoding` allows gzip (present, and not refused with q=0). */
+export function acceptsGzip(header: string | undefined): boolean {
+  return (header ?? '').split(',').some((entry) => {
+    const [coding = '', ...params] = entry.trim().toLowerCase().split(';');
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    return (coding === 'gzip' || coding === 'x-gzip') && (q === undefined || Number(q.slice(2)) > 0);
+  });
 }
 
 function createApiMetrics(registry: Registry) {

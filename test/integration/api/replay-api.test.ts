@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ApiKeyStore } from '../../../src/api/api-keys.ts';
@@ -265,6 +267,33 @@ describe('replay API (real Postgres, MinIO, chDB)', () => {
         .map((line) => JSON.parse(line) as [string, Record<string, unknown>]);
     };
     const events = [...(await lines('0-1')), ...(await lines('2'))];
+
+    // Compressed for clients that ask (browsers do), identical once inflated; plain for clients that do not.
+    const rawGet = (encoding: string | undefined) =>
+      new Promise<{ encoding: string | undefined; body: Buffer }>((resolve, reject) => {
+        const url = new URL(`${api.service.url}${recordings(teamA)}/${session.id}/snapshots?blocks=0-1`);
+        request(
+          url,
+          { headers: { authorization: `Bearer ${keyA}`, ...(encoding ? { 'accept-encoding': encoding } : {}) } },
+          (response) => {
+            const chunks: Buffer[] = [];
+            response.on('data', (chunk: Buffer) => chunks.push(chunk));
+            response.on('end', () =>
+              resolve({ encoding: response.headers['content-encoding'], body: Buffer.concat(chunks) }),
+            );
+          },
+        )
+          .on('error', reject)
+          .end();
+      });
+    const zipped = await rawGet('gzip, deflate, br');
+    const plain = await rawGet(undefined);
+    const refused = await rawGet('gzip;q=0, identity');
+    expect(zipped.encoding).toBe('gzip');
+    expect(plain.encoding).toBeUndefined();
+    expect(refused.encoding).toBeUndefined();
+    expect(gunzipSync(zipped.body).equals(plain.body)).toBe(true);
+    expect(zipped.body.length).toBeLessThan(plain.body.length / 2);
     expect(events.every(([windowId]) => windowId === 'w')).toBe(true);
     expect(events.map(([, event]) => event)).toEqual(
       [...session.events].sort((a, b) => (a.timestamp as number) - (b.timestamp as number)),

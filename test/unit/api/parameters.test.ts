@@ -7,6 +7,7 @@ import {
   parseSessionId,
   parseTeamId,
 } from '../../../src/api/parameters.ts';
+import { acceptsGzip } from '../../../src/api/replay-api.ts';
 import { isReplayError } from '../../../src/errors/index.ts';
 
 const codeOf = (run: () => unknown) => {
@@ -89,5 +90,12 @@ describe('replay API parameters', () => {
         codeOf(() => filters(bad)),
         bad,
       ).toBe('invalid_parameter');
+  });
+
+  it('reads Accept-Encoding as HTTP means it', () => {
+    for (const yes of ['gzip', 'gzip, deflate, br', 'br;q=1.0, GZIP;q=0.5', 'x-gzip'])
+      expect(acceptsGzip(yes), yes).toBe(true);
+    for (const no of [undefined, '', 'identity', 'br', 'gzip;q=0', 'gzip; q=0.0', 'gzipx', '*'])
+      expect(acceptsGzip(no), no).toBe(false);
   });
 });
