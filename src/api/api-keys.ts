@@ -69,8 +69,8 @@ export class ApiKeyStore {
       }
       return Number(row!.id);
     });
-    const info = (await this.list()).find((k) => k.id === id)!;
-    return { key, info };
+    const [row] = await this.db.query<KeyRow>(`${selectKeys} WHERE k.id = $1 GROUP BY k.id`, [id]);
+    return { key, info: toInfo(row!) };
   }
 
   /** The key's record when the secret matches a key that is not revoked; undefined otherwise. */

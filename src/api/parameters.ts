@@ -56,6 +56,13 @@ function parseCount(name: string, raw: string | null, max: number): number | und
   return Number(raw);
 }
 
+/** Refuses any query parameter a route does not know, so a typo is an error rather than a silently ignored filter. */
+export function rejectUnknownParameters(query: URLSearchParams, allowed: readonly string[]): void {
+  for (const name of query.keys()) {
+    if (!allowed.includes(name)) throw new ReplayError('invalid_parameter', `unknown parameter "${name.slice(0, 40)}"`);
+  }
+}
+
 /** The opaque `cursor` of a page: where the previous page stopped. */
 export function encodeCursor(after: { startMs: number; id: string }): string {
   return Buffer.from(JSON.stringify([after.startMs, after.id])).toString('base64url');
@@ -78,7 +85,7 @@ function decodeCursor(raw: string): { startMs: number; id: string } {
  * `distinct_id`, `min_duration` and `min_active_seconds` (seconds), `limit` (1-500, default 50), `cursor`.
  */
 export function parseListFilters(teamId: number, query: URLSearchParams, now: number): ListFilters {
-  const known = new Set([
+  rejectUnknownParameters(query, [
     'date_from',
     'date_to',
     'distinct_id',
@@ -87,9 +94,6 @@ export function parseListFilters(teamId: number, query: URLSearchParams, now: nu
     'limit',
     'cursor',
   ]);
-  for (const name of query.keys()) {
-    if (!known.has(name)) throw new ReplayError('invalid_parameter', `unknown parameter "${name.slice(0, 40)}"`);
-  }
   const to = query.get('date_to') ? parseTime('date_to', query.get('date_to')!) : now + DAY_MS;
   const from = query.get('date_from')
     ? parseTime('date_from', query.get('date_from')!)

@@ -9,7 +9,14 @@ import type { RouteContext, Router } from '../http/router.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { TeamStore } from '../teams/team-store.ts';
 import type { ApiKeyInfo, ApiKeyStore } from './api-keys.ts';
-import { encodeCursor, parseBlockRange, parseListFilters, parseSessionId, parseTeamId } from './parameters.ts';
+import {
+  encodeCursor,
+  parseBlockRange,
+  parseListFilters,
+  parseSessionId,
+  parseTeamId,
+  rejectUnknownParameters,
+} from './parameters.ts';
 import type { SessionBlock, SessionCatalog } from './session-catalog.ts';
 import { blockAddress, readStoredBlock, sessionEventLines } from './session-events.ts';
 
@@ -80,13 +87,6 @@ export function addReplayApiRoutes(router: Router, options: ReplayApiOptions): R
     return { teamId, ...found };
   }
 
-  function onlyParameters(context: RouteContext, allowed: readonly string[]): void {
-    for (const name of context.url.searchParams.keys()) {
-      if (!allowed.includes(name))
-        throw new ReplayError('invalid_parameter', `unknown parameter "${name.slice(0, 40)}"`);
-    }
-  }
-
   return router
     .on('GET', '/api/projects', async (context) => {
       const key = await authenticate(context);
@@ -111,12 +111,12 @@ export function addReplayApiRoutes(router: Router, options: ReplayApiOptions): R
       context.res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(body);
     })
     .on('GET', `${sessionsPath}/:session`, async (context) => {
-      onlyParameters(context, []);
+      rejectUnknownParameters(context.url.searchParams, []);
       const { summary } = await session(context);
       sendRevalidatedJson(context.req, context.res, summary);
     })
     .on('GET', `${sessionsPath}/:session/snapshots`, async (context) => {
-      onlyParameters(context, ['blocks']);
+      rejectUnknownParameters(context.url.searchParams, ['blocks']);
       const { teamId, summary, blocks } = await session(context);
       const range = context.url.searchParams.get('blocks');
       if (range === null) {
@@ -139,7 +139,7 @@ export function addReplayApiRoutes(router: Router, options: ReplayApiOptions): R
       await streamLines(context, sessionEventLines(blocks.slice(first, last + 1), readBlock), metrics);
     })
     .on('GET', `${sessionsPath}/:session/snapshots/blocks/:block`, async (context) => {
-      onlyParameters(context, []);
+      rejectUnknownParameters(context.url.searchParams, []);
       const { blocks } = await session(context);
       const id = context.params.block!;
       if (!BLOCK_ID_PATTERN.test(id)) throw new ReplayError('invalid_parameter', 'block id is 22 base64url characters');
