@@ -125,6 +125,8 @@ async function runConsumer(
       KAFKA_BROKERS: kafka.brokers,
       BLOB_TOPIC: topic,
       BLOB_GROUP_ID: `bench-${randomUUID()}`,
+      // Each run is an instance of its own: a stable id shared with a run still shutting down would fence it.
+      BLOB_TRANSACTIONAL_ID: `bench-${randomUUID()}`,
       BLOB_STORE: 's3',
       S3_BUCKET: 'bench',
       S3_ENDPOINT: minio.endpoint,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -19,8 +20,7 @@ export function addPlayerRoutes(router: Router): Router {
         res.writeHead(200, {
           'content-type': 'text/html; charset=utf-8',
           'cache-control': 'no-cache',
-          'referrer-policy': 'no-referrer',
-          'x-content-type-options': 'nosniff',
+          ...playerSecurityHeaders,
         });
         res.end(playerPageHtml);
       })
@@ -44,6 +44,7 @@ export function addPlayerRoutes(router: Router): Router {
           'content-length': bytes.length,
           'cache-control': 'public, max-age=3600',
           'x-content-type-options': 'nosniff',
+          'cross-origin-resource-policy': 'same-origin',
         });
         res.end(bytes);
       })
@@ -53,44 +54,9 @@ export function addPlayerRoutes(router: Router): Router {
 // The page is plain browser JavaScript: it lists the key's sessions, shows one's summary, fetches its events as JSONL
 // (in chunks of the API's block limit) and plays them with rrweb-player. Everything from the API is set as text, never
 // as HTML: URLs and ids in recordings are untrusted. `#key=...&team=...&session=...` opens a session directly; the key
-// moves to sessionStorage and leaves the address bar.
-const playerPageHtml = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Session replay</title>
-<link rel="stylesheet" href="/player/assets/rrweb-player.css">
-<style>
-  body { font: 14px system-ui, sans-serif; margin: 0; display: flex; min-height: 100vh; color: #222; }
-  aside { width: 360px; border-right: 1px solid #ddd; overflow: auto; max-height: 100vh; }
-  main { flex: 1; padding: 16px; }
-  table { border-collapse: collapse; width: 100%; }
-  td, th { padding: 6px 8px; border-bottom: 1px solid #eee; text-align: left; font-size: 13px; }
-  tr.session { cursor: pointer; } tr.session:hover, tr.session.current { background: #eef4ff; }
-  dl { display: grid; grid-template-columns: max-content auto; gap: 4px 12px; }
-  dt { color: #666; } dd { margin: 0; }
-  .warning { background: #fff4e0; border: 1px solid #f0c36d; padding: 8px; margin: 8px 0; }
-  .error { color: #b00020; }
-  form { padding: 16px; }
-</style></head>
-<body data-state="starting">
-<aside>
-  <form id="key-form" hidden>
-    <p>Personal API key</p>
-    <input id="key-input" type="password" size="40" placeholder="rpk_..." autocomplete="off">
-    <button>Use key</button>
-  </form>
-  <div id="projects"></div>
-  <table><thead><tr><th>Started</th><th>Duration</th><th>Clicks</th><th>Errors</th></tr></thead>
-    <tbody id="sessions"></tbody></table>
-  <p id="list-status"></p>
-</aside>
-<main>
-  <h2 id="title">Choose a session</h2>
-  <p id="status" role="status"></p>
-  <div id="missing" class="warning" hidden></div>
-  <dl id="summary"></dl>
-  <div id="player"></div>
-</main>
-<script src="/player/assets/rrweb-player.js"></script>
-<script>
+// moves to sessionStorage and leaves the address bar. The script is a constant of its own so that the page's
+// Content-Security-Policy allows exactly it (by hash) and no other inline script.
+const playerScript = `
 (function () {
   var hash = new URLSearchParams(location.hash.slice(1));
   var state = { key: hash.get('key') || sessionStorage.getItem('replay-api-key'), team: hash.get('team'), player: null };
@@ -106,9 +72,16 @@ const playerPageHtml = `<!doctype html>
     var s = Math.round(ms / 1000), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
     return (h ? h + 'h ' : '') + (h || m ? m + 'm ' : '') + (s % 60) + 's';
   }
-  function api(path) {
+  // An overloaded API (503 with Retry-After) is asked again a few times, after the wait it names.
+  function api(path, attempt) {
+    attempt = attempt || 0;
     return fetch(path, { headers: { authorization: 'Bearer ' + state.key } }).then(function (response) {
       if (response.ok) return response;
+      var retryAfter = Number(response.headers.get('retry-after'));
+      if (response.status === 503 && retryAfter > 0 && attempt < 4) {
+        return new Promise(function (resolve) { setTimeout(resolve, Math.min(retryAfter, 10) * 1000); })
+          .then(function () { return api(path, attempt + 1); });
+      }
       return response.json().catch(function () { return {}; }).then(function (body) {
         throw new Error((body.code || 'http_' + response.status) + ': ' + (body.detail || response.statusText));
       });
@@ -247,5 +220,77 @@ const playerPageHtml = `<!doctype html>
   }
   start();
 })();
-</script>
+`;
+
+const playerPageHtml = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Session replay</title>
+<link rel="stylesheet" href="/player/assets/rrweb-player.css">
+<style>
+  body { font: 14px system-ui, sans-serif; margin: 0; display: flex; min-height: 100vh; color: #222; }
+  aside { width: 360px; border-right: 1px solid #ddd; overflow: auto; max-height: 100vh; }
+  main { flex: 1; padding: 16px; }
+  table { border-collapse: collapse; width: 100%; }
+  td, th { padding: 6px 8px; border-bottom: 1px solid #eee; text-align: left; font-size: 13px; }
+  tr.session { cursor: pointer; } tr.session:hover, tr.session.current { background: #eef4ff; }
+  dl { display: grid; grid-template-columns: max-content auto; gap: 4px 12px; }
+  dt { color: #666; } dd { margin: 0; }
+  .warning { background: #fff4e0; border: 1px solid #f0c36d; padding: 8px; margin: 8px 0; }
+  .error { color: #b00020; }
+  form { padding: 16px; }
+</style></head>
+<body data-state="starting">
+<aside>
+  <form id="key-form" hidden>
+    <p>Personal API key</p>
+    <input id="key-input" type="password" size="40" placeholder="rpk_..." autocomplete="off">
+    <button>Use key</button>
+  </form>
+  <div id="projects"></div>
+  <table><thead><tr><th>Started</th><th>Duration</th><th>Clicks</th><th>Errors</th></tr></thead>
+    <tbody id="sessions"></tbody></table>
+  <p id="list-status"></p>
+</aside>
+<main>
+  <h2 id="title">Choose a session</h2>
+  <p id="status" role="status"></p>
+  <div id="missing" class="warning" hidden></div>
+  <dl id="summary"></dl>
+  <div id="player"></div>
+</main>
+<script src="/player/assets/rrweb-player.js"></script>
+<script>${playerScript}</script>
 </body></html>`;
+
+/**
+ * The player's Content-Security-Policy. Scripts: rrweb-player from /player/assets and the page's own inline script
+ * (by hash), nothing else: no inline handlers, no eval. rrweb rebuilds the recorded DOM inside an about:blank iframe
+ * that it sandboxes without `allow-scripts`; that iframe inherits this policy, so a script inside a recording cannot
+ * run even if the sandbox were lifted. What the policy allows beyond scripts is what faithful playback needs: the
+ * recorded page's inline styles (`style-src 'unsafe-inline'`: rrweb writes each recorded stylesheet as a <style>
+ * element) and its images, fonts and media from wherever the recorded page loaded them. Data only from this origin
+ * (`connect-src 'self'`); no plugins, no <base>, no form posts, and never framed by another page (`frame-ancestors
+ * 'none'`, clickjacking).
+ */
+export const playerContentSecurityPolicy = [
+  "default-src 'none'",
+  `script-src 'self' 'sha256-${createHash('sha256').update(playerScript, 'utf8').digest('base64')}'`,
+  "style-src 'self' 'unsafe-inline'",
+  'img-src * data: blob:',
+  'font-src * data:',
+  'media-src * data: blob:',
+  "connect-src 'self'",
+  "frame-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+const playerSecurityHeaders = {
+  'content-security-policy': playerContentSecurityPolicy,
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+  'cross-origin-opener-policy': 'same-origin',
+  'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=(), usb=()',
+};

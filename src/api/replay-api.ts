@@ -1,11 +1,13 @@
 import { once } from 'node:events';
+import type { ServerResponse } from 'node:http';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { isReplayError, ReplayError } from '../errors/index.ts';
-import { clientHas, sendRevalidatedJson } from '../http/respond.ts';
+import { clientHas, logHiddenError, sendRevalidatedJson } from '../http/respond.ts';
 import type { RouteContext, Router } from '../http/router.ts';
+import type { Logger } from '../logging/logger.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { TeamStore } from '../teams/team-store.ts';
 import type { ApiKeyInfo, ApiKeyStore } from './api-keys.ts';
@@ -27,6 +29,14 @@ export interface ReplayApiOptions {
   readonly store: BlobStore;
   /** The most blocks one `?blocks=i-j` request may decode (API_MAX_BLOCKS_PER_REQUEST). */
   readonly maxBlocksPerRequest: number;
+  /** Block reads and decodes in flight at once (API_MAX_CONCURRENT_DECODES); past it, `api_overloaded`. */
+  readonly maxConcurrentDecodes: number;
+  /** How long a request waits for a decode slot before `api_overloaded` (API_DECODE_WAIT_MS). */
+  readonly decodeWaitMs: number;
+  /** The most bytes one block may inflate to (API_MAX_BLOCK_BYTES); past it the block is `block_too_large`. */
+  readonly maxBlockBytes: number;
+  /** Where the full text of errors that clients see only generically goes (missing blocks). */
+  readonly log?: Logger;
   readonly registry: Registry;
   readonly now?: () => number;
 }
@@ -38,6 +48,10 @@ const sessionsPath = '/api/projects/:team/session_recordings';
 export function addReplayApiRoutes(router: Router, options: ReplayApiOptions): Router {
   const now = options.now ?? Date.now;
   const metrics = createApiMetrics(options.registry);
+  const slots = new DecodeSlots(options.maxConcurrentDecodes, options.decodeWaitMs, metrics.decodesInFlight);
+  const onMissing = (_block: SessionBlock, error: ReplayError) => {
+    if (options.log) logHiddenError(options.log, error);
+  };
 
   /** Reads a block from the blob store, timed and counted by outcome (a rising `blob_not_found` rate means data loss). */
   async function readBlock(block: SessionBlock): Promise<Buffer> {
@@ -136,7 +150,18 @@ export function addReplayApiRoutes(router: Router, options: ReplayApiOptions): R
         return;
       }
       const { first, last } = parseBlockRange(range, blocks.length, options.maxBlocksPerRequest);
-      await streamLines(context, sessionEventLines(blocks.slice(first, last + 1), readBlock), metrics);
+      // One slot for the whole stream: it reads and decodes its blocks one after another (the next block's bytes
+      // prefetched), so it holds about one decoded block at a time, until the last line is written.
+      const release = await slots.acquire();
+      try {
+        const lines = sessionEventLines(blocks.slice(first, last + 1), readBlock, {
+          maxBlockBytes: options.maxBlockBytes,
+          onMissing,
+        });
+        await streamLines(context, lines, metrics);
+      } finally {
+        release();
+      }
     })
     .on('GET', `${sessionsPath}/:session/snapshots/blocks/:block`, async (context) => {
       rejectUnknownParameters(context.url.searchParams, []);
@@ -152,17 +177,102 @@ export function addReplayApiRoutes(router: Router, options: ReplayApiOptions): R
         context.res.writeHead(304, cacheHeaders).end();
         return;
       }
-      const bytes = await readBlock(block);
-      context.res.writeHead(200, {
-        'content-type': 'application/octet-stream',
-        'content-length': bytes.length,
-        'x-block-index': String(block.index),
-        'x-block-first-timestamp': new Date(block.firstTimestamp).toISOString(),
-        'x-block-last-timestamp': new Date(block.lastTimestamp).toISOString(),
-        ...cacheHeaders,
-      });
-      context.res.end(bytes);
+      // A raw block is held in memory until it is sent: it takes a slot like a decode, until the response closes.
+      const release = await slots.acquire();
+      const { res } = context;
+      const closed = res.destroyed
+        ? Promise.resolve()
+        : once(res, 'close').then(
+            () => undefined,
+            () => undefined,
+          );
+      try {
+        const bytes = await readBlock(block);
+        sendRawBlock(res, block, bytes, cacheHeaders);
+        await closed;
+      } finally {
+        release();
+      }
     });
+}
+
+/** A block's stored bytes, with its index and time span in headers. */
+function sendRawBlock(res: ServerResponse, block: SessionBlock, bytes: Buffer, cacheHeaders: Record<string, string>) {
+  res.writeHead(200, {
+    'content-type': 'application/octet-stream',
+    'content-length': bytes.length,
+    'x-block-index': String(block.index),
+    'x-block-first-timestamp': new Date(block.firstTimestamp).toISOString(),
+    'x-block-last-timestamp': new Date(block.lastTimestamp).toISOString(),
+    ...cacheHeaders,
+  });
+  res.end(bytes);
+}
+
+/**
+ * At most `size` block reads and decodes at once: each holds up to a block in memory (API_MAX_BLOCK_BYTES decoded),
+ * so the number of them bounds the API's memory. A request that finds every slot taken waits for one, first come first
+ * served, for at most `waitMs`, in a queue no longer than `size`; past either bound it is refused at once with
+ * `api_overloaded` (503, `Retry-After: 1`) rather than piling up memory. Nothing has been sent by then, so the client
+ * can simply retry.
+ */
+export class DecodeSlots {
+  private inUse = 0;
+  private readonly waiting: (() => void)[] = [];
+  private readonly size: number;
+  private readonly waitMs: number;
+  private readonly gauge: Gauge | undefined;
+
+  constructor(size: number, waitMs: number, gauge?: Gauge) {
+    this.size = size;
+    this.waitMs = waitMs;
+    this.gauge = gauge;
+  }
+
+  get inFlight(): number {
+    return this.inUse;
+  }
+
+  /** Takes a slot (waiting up to `waitMs`); the function it resolves to gives it back (calling it twice is harmless). */
+  acquire(): Promise<() => void> {
+    if (this.inUse < this.size && this.waiting.length === 0) {
+      this.inUse++;
+      this.gauge?.set(this.inUse);
+      return Promise.resolve(this.releaser());
+    }
+    const overloaded = () =>
+      new ReplayError(
+        'api_overloaded',
+        `${this.inUse} block decodes in flight (API_MAX_CONCURRENT_DECODES=${this.size}), ${this.waiting.length} waiting`,
+      );
+    if (this.waitMs === 0 || this.waiting.length >= this.size) return Promise.reject(overloaded());
+    return new Promise((resolve, reject) => {
+      const grant = () => {
+        clearTimeout(timer);
+        resolve(this.releaser());
+      };
+      const timer = setTimeout(() => {
+        this.waiting.splice(this.waiting.indexOf(grant), 1);
+        reject(overloaded());
+      }, this.waitMs);
+      this.waiting.push(grant);
+    });
+  }
+
+  private releaser(): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next)
+        next(); // the slot passes straight to the longest waiter
+      else {
+        this.inUse--;
+        this.gauge?.set(this.inUse);
+      }
+    };
+  }
 }
 
 /** Blocks whose object is gone or shorter than the block's range: one size lookup per distinct object. */
@@ -252,6 +362,11 @@ function createApiMetrics(registry: Registry) {
     missingBlocks: new Counter({
       name: 'replay_api_missing_blocks_total',
       help: 'missing_block lines written in place of blocks that could not be read.',
+      registers,
+    }),
+    decodesInFlight: new Gauge({
+      name: 'replay_api_decodes_in_flight',
+      help: 'Block reads and decodes holding a slot (at most API_MAX_CONCURRENT_DECODES; past it, 503 api_overloaded).',
       registers,
     }),
   };

@@ -26,6 +26,11 @@ export interface SessionSummary {
   readonly snapshot_library: string;
   readonly retention_period_days: number;
   readonly block_count: number;
+  /**
+   * Summary rows stored more than once for the same block (0 unless exactly-once broke somewhere): the player plays
+   * such a block once, but the counters above include every copy, so this is reported, never hidden.
+   */
+  readonly duplicate_blocks: number;
 }
 
 /** One block of a session, numbered in event-time order. */
@@ -74,6 +79,7 @@ interface SummaryRecord {
   snapshot_library: string;
   retention_period_days: number;
   block_count: number;
+  duplicate_blocks: number;
 }
 
 const summaryColumns = `session_id, team_id, distinct_id,
@@ -81,7 +87,7 @@ const summaryColumns = `session_id, team_id, distinct_id,
   active_milliseconds, click_count, keypress_count, mouse_activity_count,
   console_log_count, console_warn_count, console_error_count, first_url, arraySort(all_urls) AS all_urls,
   event_count, size, snapshot_source, snapshot_library, retention_period_days,
-  length(arrayDistinct(block_urls)) AS block_count`;
+  length(arrayDistinct(block_urls)) AS block_count, length(block_urls) - block_count AS duplicate_blocks`;
 
 function toSummary(row: SummaryRecord): SessionSummary {
   return {
@@ -106,6 +112,7 @@ function toSummary(row: SummaryRecord): SessionSummary {
     snapshot_library: row.snapshot_library,
     retention_period_days: row.retention_period_days,
     block_count: row.block_count,
+    duplicate_blocks: row.duplicate_blocks,
   };
 }
 
@@ -191,8 +198,9 @@ export class SessionCatalog {
 }
 
 /**
- * The aligned block arrays as a list in event-time order. A block that appears twice (a row stored twice) counts
- * once; ties on time are broken by address so the numbering is the same on every call.
+ * The aligned block arrays as a list in event-time order. A block that appears twice (a row stored twice) is listed
+ * once, since playing it twice shows nothing new; the summary's `duplicate_blocks` counts such copies. Ties on time
+ * are broken by address so the numbering is the same on every call.
  */
 export function orderBlocks(firsts: number[], lasts: number[], urls: string[]): SessionBlock[] {
   const byUrl = new Map<string, { firstTimestamp: number; lastTimestamp: number; url: string }>();

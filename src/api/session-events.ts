@@ -1,5 +1,8 @@
-import { type ErrorCode, isReplayError, ReplayError } from '../errors/index.ts';
-import { blockCodecOf, decodeBlock } from '../recordings/blob-object.ts';
+import { zstdDecompressSync } from 'node:zlib';
+import { decompressLz4FramesWithin } from '../codec/lz4-frames.ts';
+import { isReplayError, ReplayError } from '../errors/index.ts';
+import { clientDetail } from '../http/respond.ts';
+import { blockCodecOf } from '../recordings/blob-object.ts';
 import { inflatePosthogEvent } from '../recordings/posthog-compressed-events.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { SessionBlock } from './session-catalog.ts';
@@ -41,12 +44,42 @@ interface TimedLine {
   readonly line: string;
 }
 
-/** A stored block → its `[window_id, event]` lines with posthog-js compression undone, in stored order. */
-export function decodeBlockEvents(bytes: Buffer, index: number): TimedLine[] {
+/**
+ * A stored block → its JSONL, decoding at most `maxBytes` (API_MAX_BLOCK_BYTES): the limit holds while the block
+ * inflates (LZ4 frames are bounded from their structure before each is decoded; zstd stops at `maxOutputLength`), so a
+ * decompression bomb never reaches memory. Past the limit: `block_too_large`; damage: `block_corrupt`.
+ */
+export function decodeStoredBlock(bytes: Buffer, index: number, maxBytes = Number.POSITIVE_INFINITY): Buffer {
+  const tooLarge = () =>
+    new ReplayError('block_too_large', `block ${index} inflates past API_MAX_BLOCK_BYTES (${maxBytes} bytes)`);
+  try {
+    if (blockCodecOf(bytes) === 'lz4-frame') {
+      const decoded = decompressLz4FramesWithin(bytes, maxBytes);
+      if (decoded === undefined) throw tooLarge();
+      return decoded;
+    }
+    try {
+      return zstdDecompressSync(bytes, Number.isFinite(maxBytes) ? { maxOutputLength: maxBytes } : {});
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge();
+      throw error;
+    }
+  } catch (error) {
+    if (isReplayError(error, 'block_too_large')) throw error;
+    throw new ReplayError('block_corrupt', `block ${index}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/**
+ * A stored block → its `[window_id, event]` lines with posthog-js compression undone, in stored order; at most
+ * `maxBytes` of JSONL are decoded (see `decodeStoredBlock`).
+ */
+export function decodeBlockEvents(bytes: Buffer, index: number, maxBytes = Number.POSITIVE_INFINITY): TimedLine[] {
   let text: string;
   try {
-    text = decodeBlock(bytes, blockCodecOf(bytes)).toString('utf8');
+    text = decodeStoredBlock(bytes, index, maxBytes).toString('utf8');
   } catch (error) {
+    if (isReplayError(error, 'block_too_large') || isReplayError(error, 'block_corrupt')) throw error;
     throw new ReplayError('block_corrupt', `block ${index}: ${(error as Error).message}`, { cause: error });
   }
   const lines: TimedLine[] = [];
@@ -68,17 +101,28 @@ export function decodeBlockEvents(bytes: Buffer, index: number): TimedLine[] {
   return lines;
 }
 
-/** The line that stands in for a block that could not be read: which block, its time span, and why. */
-export function missingBlockLine(block: SessionBlock, code: ErrorCode, detail: string): string {
+/**
+ * The line that stands in for a block that could not be read: which block, its time span, why (`code`), and the
+ * code's generic meaning as `detail`. The error's own text (object keys, bucket names, store messages) never goes into
+ * the line: `sessionEventLines` hands it to its `onMissing` callback, which logs it.
+ */
+export function missingBlockLine(block: SessionBlock, error: ReplayError): string {
   return JSON.stringify({
     missing_block: {
       index: block.index,
       first_timestamp: new Date(block.firstTimestamp).toISOString(),
       last_timestamp: new Date(block.lastTimestamp).toISOString(),
-      code,
-      detail,
+      code: error.code,
+      detail: clientDetail(error),
     },
   });
+}
+
+export interface SessionEventOptions {
+  /** The most bytes one block may inflate to (API_MAX_BLOCK_BYTES); past it the block is `block_too_large`. */
+  readonly maxBlockBytes?: number;
+  /** Told about every block that becomes a `missing_block` line, with the full error (for the log). */
+  readonly onMissing?: (block: SessionBlock, error: ReplayError) => void;
 }
 
 /**
@@ -91,6 +135,7 @@ export function missingBlockLine(block: SessionBlock, code: ErrorCode, detail: s
 export async function* sessionEventLines(
   blocks: readonly SessionBlock[],
   read: (block: SessionBlock) => Promise<Buffer>,
+  options: SessionEventOptions = {},
 ): AsyncGenerator<string> {
   const fetch = (i: number) =>
     blocks[i]
@@ -107,10 +152,15 @@ export async function* sessionEventLines(
     next = fetch(i + 1);
     try {
       if ('error' in fetched) throw fetched.error;
-      pending.push(...decodeBlockEvents(fetched.bytes, block.index));
+      pending.push(...decodeBlockEvents(fetched.bytes, block.index, options.maxBlockBytes));
     } catch (error) {
-      const code = isReplayError(error) ? error.code : 'blob_store_unavailable';
-      yield missingBlockLine(block, code, (error as Error).message);
+      const known = isReplayError(error)
+        ? error
+        : new ReplayError('blob_store_unavailable', `block ${block.index}: ${(error as Error).message}`, {
+            cause: error,
+          });
+      options.onMissing?.(block, known);
+      yield missingBlockLine(block, known);
     }
     const boundary = blocks[i + 1]?.firstTimestamp ?? Number.POSITIVE_INFINITY;
     pending.sort((a, b) => a.timestamp - b.timestamp);

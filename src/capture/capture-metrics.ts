@@ -40,6 +40,12 @@ export function createCaptureMetrics(registry: Registry) {
       labelNames: ['code'],
       registers,
     }),
+    droppedEvents: new Counter({
+      name: 'capture_dropped_events_total',
+      help: 'Events dropped alone for breaking an input bound (the rest of their request was accepted), by code.',
+      labelNames: ['reason'],
+      registers,
+    }),
     overflowSessions: new Counter({
       name: 'capture_overflow_routed_total',
       help: 'Session batches routed to the overflow topic by the per-session byte rate limit.',

@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import * as jsonBytes from './json-bytes.ts';
 
 /**
  * Where each rrweb event of a `/s/` body sits in the body's bytes, so capture can copy an event's bytes into its JSONL
@@ -16,14 +17,9 @@ import { isUtf8 } from 'node:buffer';
  * UTF-8 is not sliced at all: `toString('utf8')` replaced its bad bytes before `JSON.parse` saw them.
  */
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const LBRACE = 0x7b;
-const RBRACE = 0x7d;
-const LBRACKET = 0x5b;
-const RBRACKET = 0x5d;
-const COMMA = 0x2c;
-const COLON = 0x3a;
+// Own constants, not imported bindings, so V8 folds them into the loops (json-bytes.ts).
+const { BACKSLASH, COLON, COMMA, LBRACE, LBRACKET, QUOTE, RBRACE, RBRACKET } = jsonBytes;
+
 /** Anything at or below this outside a string is whitespace, in a valid JSON text. */
 const SPACE = 0x20;
 

@@ -1,5 +1,6 @@
-import { ReplayError } from '../errors/index.ts';
-import { isRrwebEvent, type RrwebEvent, SESSION_ID_PATTERN } from '../recordings/rrweb.ts';
+import { type ErrorCode, ReplayError } from '../errors/index.ts';
+import { MAX_DISTINCT_ID_LENGTH, MAX_LIBRARY_LENGTH, MAX_WINDOWS_PER_SESSION } from '../recordings/bounds.ts';
+import { type RrwebEvent, rrwebEventProblem, SESSION_ID_PATTERN } from '../recordings/rrweb.ts';
 import { type EventSlices, locateSnapshotEvents, NOT_COMPACT } from './event-slices.ts';
 
 export interface SnapshotEvent {
@@ -20,11 +21,24 @@ export interface ParsedSession {
   readonly events: SnapshotEvent[];
 }
 
+/** Events dropped for breaking an input bound, by code; the request's other events go on. */
+export interface DroppedEvents {
+  count: number;
+  readonly byCode: Partial<Record<ErrorCode, number>>;
+  /** The first few, located: `item` in the batch, `event` in its `$snapshot_data` (absent when the whole item went). */
+  readonly examples: { readonly item: number; readonly event?: number; readonly code: ErrorCode }[];
+}
+
+/** How many dropped events a response names one by one. */
+const MAX_DROP_EXAMPLES = 20;
+
 export interface SnapshotRequest {
   /** The project token, or undefined when the request carries none. */
   readonly token: string | undefined;
   readonly sessions: ParsedSession[];
+  /** Events accepted. */
   readonly eventCount: number;
+  readonly dropped: DroppedEvents;
 }
 
 type Json = Record<string, unknown>;
@@ -43,6 +57,10 @@ function idString(value: unknown): string | undefined {
  * Reads a posthog-js `/s/` body: a JSON array (or one object) of `$snapshot` events whose `properties` carry
  * `$snapshot_data` (rrweb events), `$session_id`, `$window_id`, `token`, `distinct_id`, `$lib` and, from mobile SDKs,
  * `$snapshot_source`. Other events in the batch are ignored. Events are grouped by session, in arrival order.
+ *
+ * Input bounds (DESIGN §3.5.1) apply per event and per item: an event or item that breaks one is dropped alone and
+ * counted under its code, and the rest is accepted. The request fails only when it is not a batch at all, carries two
+ * tokens, or nothing of it is left (then with the first drop's code).
  */
 export function parseSnapshotRequest(json: Buffer): SnapshotRequest {
   let body: unknown;
@@ -51,6 +69,7 @@ export function parseSnapshotRequest(json: Buffer): SnapshotRequest {
   } catch (error) {
     throw new ReplayError('invalid_json', `body is not valid JSON: ${(error as Error).message}`);
   }
+  if (!isObject(body) && !Array.isArray(body)) throw new ReplayError('invalid_payload', 'the body is not a batch');
   let slices: EventSlices;
   try {
     slices = locateSnapshotEvents(json);
@@ -60,16 +79,27 @@ export function parseSnapshotRequest(json: Buffer): SnapshotRequest {
   const items = Array.isArray(body) ? body : [body];
   const topLevelToken = isObject(body) ? (idString(body.api_key) ?? idString(body.token)) : undefined;
   let token = topLevelToken;
-  const sessions = new Map<string, ParsedSession>();
+  const sessions = new Map<string, ParsedSession & { readonly windows: Set<string> }>();
+  const dropped: DroppedEvents = { count: 0, byCode: {}, examples: [] };
+  const drop = (code: ErrorCode, count: number, item: number, event?: number) => {
+    dropped.count += count;
+    dropped.byCode[code] = (dropped.byCode[code] ?? 0) + count;
+    if (dropped.examples.length < MAX_DROP_EXAMPLES) {
+      dropped.examples.push(event === undefined ? { item, code } : { item, event, code });
+    }
+  };
   let eventCount = 0;
   let snapshots = 0;
 
   items.forEach((item, index) => {
-    if (!isObject(item)) throw new ReplayError('invalid_payload', `item ${index} is not an object`);
-    if (item.event !== '$snapshot') return;
+    if (!isObject(item) || item.event !== '$snapshot') return;
     snapshots++;
     const props = item.properties;
-    if (!isObject(props)) throw new ReplayError('invalid_payload', `item ${index} has no properties object`);
+    const data = isObject(props) ? props.$snapshot_data : undefined;
+    if (!isObject(props) || !Array.isArray(data)) {
+      drop('invalid_payload', Array.isArray(data) ? data.length : 1, index);
+      return;
+    }
 
     const itemToken = idString(props.token) ?? idString(item.api_key) ?? topLevelToken;
     if (itemToken !== undefined) {
@@ -78,51 +108,76 @@ export function parseSnapshotRequest(json: Buffer): SnapshotRequest {
       }
       token = itemToken;
     }
+    if (data.length === 0) return;
 
     const sessionId = props.$session_id;
-    if (sessionId === undefined || sessionId === null || sessionId === '') {
-      throw new ReplayError('missing_session_id', `item ${index} has no $session_id`);
-    }
-    if (typeof sessionId !== 'string' || !SESSION_ID_PATTERN.test(sessionId)) {
-      throw new ReplayError('invalid_session_id', `item ${index}: $session_id must be 1-70 characters of [A-Za-z0-9-]`);
-    }
     const windowId = props.$window_id ?? '';
-    if (typeof windowId !== 'string' || (windowId !== '' && !SESSION_ID_PATTERN.test(windowId))) {
-      throw new ReplayError('invalid_window_id', `item ${index}: $window_id must be 1-70 characters of [A-Za-z0-9-]`);
+    const distinctId = idString(props.distinct_id) ?? idString(item.distinct_id) ?? '';
+    const itemProblem: ErrorCode | undefined =
+      sessionId === undefined || sessionId === null || sessionId === ''
+        ? 'missing_session_id'
+        : typeof sessionId !== 'string' || !SESSION_ID_PATTERN.test(sessionId)
+          ? 'invalid_session_id'
+          : typeof windowId !== 'string' || (windowId !== '' && !SESSION_ID_PATTERN.test(windowId))
+            ? 'invalid_window_id'
+            : distinctId.length > MAX_DISTINCT_ID_LENGTH
+              ? 'distinct_id_too_long'
+              : undefined;
+    if (itemProblem) {
+      drop(itemProblem, data.length, index);
+      return;
     }
-    const data = props.$snapshot_data;
-    if (!Array.isArray(data)) throw new ReplayError('invalid_payload', `item ${index}: $snapshot_data is not an array`);
 
-    let session = sessions.get(sessionId);
+    let session = sessions.get(sessionId as string);
     if (!session) {
       session = {
-        sessionId,
-        distinctId: idString(props.distinct_id) ?? idString(item.distinct_id) ?? '',
+        sessionId: sessionId as string,
+        distinctId,
         snapshotSource: props.$snapshot_source === 'mobile' ? 'mobile' : 'web',
-        snapshotLibrary: typeof props.$lib === 'string' ? props.$lib.slice(0, 64) : 'unknown',
+        snapshotLibrary: typeof props.$lib === 'string' ? props.$lib.slice(0, MAX_LIBRARY_LENGTH) : 'unknown',
         events: [],
+        windows: new Set(),
       };
-      sessions.set(sessionId, session);
+      sessions.set(session.sessionId, session);
+    }
+    if (!session.windows.has(windowId as string)) {
+      if (session.windows.size >= MAX_WINDOWS_PER_SESSION) {
+        drop('too_many_windows', data.length, index);
+        return;
+      }
+      session.windows.add(windowId as string);
     }
     const ranges = slices?.[index];
     const sliced = ranges !== undefined && ranges.length === 2 * data.length;
+    const events = session.events;
     data.forEach((event, eventIndex) => {
-      if (!isRrwebEvent(event)) {
-        throw new ReplayError(
-          'invalid_event',
-          `item ${index}, event ${eventIndex}: an rrweb event needs a numeric type and a positive timestamp`,
-        );
+      const problem = rrwebEventProblem(event);
+      if (problem) {
+        drop(problem, 1, index, eventIndex);
+        return;
       }
       const start = sliced ? ranges[2 * eventIndex]! : NOT_COMPACT;
-      session.events.push({
-        windowId,
-        event,
+      events.push({
+        windowId: windowId as string,
+        event: event as RrwebEvent,
         raw: start === NOT_COMPACT ? undefined : json.subarray(start, ranges![2 * eventIndex + 1]),
       });
+      eventCount++;
     });
-    eventCount += data.length;
   });
 
   if (snapshots === 0) throw new ReplayError('invalid_payload', 'the request holds no $snapshot events');
-  return { token, sessions: [...sessions.values()].filter((s) => s.events.length > 0), eventCount };
+  if (eventCount === 0 && dropped.count > 0) {
+    const first = dropped.examples[0]!;
+    throw new ReplayError(
+      first.code,
+      `all ${dropped.count} events were dropped; the first: item ${first.item}${first.event === undefined ? '' : `, event ${first.event}`} (${first.code})`,
+    );
+  }
+  return {
+    token,
+    sessions: [...sessions.values()].filter((s) => s.events.length > 0).map(({ windows: _, ...session }) => session),
+    eventCount,
+    dropped,
+  };
 }

@@ -31,7 +31,11 @@ export async function runApi(
     sessions: new SessionCatalog(parts.clickhouse),
     store: parts.store,
     maxBlocksPerRequest: config.apiMaxBlocksPerRequest,
+    maxConcurrentDecodes: config.apiMaxConcurrentDecodes,
+    decodeWaitMs: config.apiDecodeWaitMs,
+    maxBlockBytes: config.apiMaxBlockBytes,
     registry,
+    log,
   });
   addPlayerRoutes(router);
   const readiness = new DependencyProbe(
@@ -56,14 +60,6 @@ export async function runApi(
 }
 
 export const apiCommand: Command = {
-  name: 'api',
-  summary: 'Run the replay API and the player page (sessions from ClickHouse, events from the blob store).',
-  usage: `replay api
-
-Serves the replay API (GET /api/projects/:team/session_recordings[/:session[/snapshots]]) and the player page
-(/player) on API_HOST:API_PORT, with /healthz, /readyz and /metrics. Sessions come from CLICKHOUSE_URL, blocks from
-the blob store (BLOB_STORE ...), API keys and teams from DATABASE_URL. Create keys with \`replay api-key create\`.
-See docs/replay-api.md.`,
   async run(_args, { config, log, signal }) {
     const db = await openDatabase(config);
     const clickhouse = openClickHouse(clickhouseTargetFromUrl(config.clickhouseUrl));

@@ -4,19 +4,10 @@ import { ReplayError } from '../errors/index.ts';
 import { migratePostgres } from '../postgres/migrations.ts';
 import { TeamStore } from '../teams/team-store.ts';
 import type { Command } from './command.ts';
+import { apiKeyUsage as usage } from './commands.ts';
 import { openDatabase } from './runtime.ts';
 
-const usage = `replay api-key create --team <id> [--team <id> ...] [--label <text>]
-replay api-key list
-replay api-key revoke <id>
-
-Personal API keys for the replay API, in DATABASE_URL. \`create\` prints the key once: only its SHA-256 is stored.
-A key reads only the teams it was created for. \`revoke\` takes effect on the next request.`;
-
 export const apiKeyCommand: Command = {
-  name: 'api-key',
-  summary: 'Create, list or revoke personal API keys for the replay API.',
-  usage,
   async run(args, { config, stdout }) {
     const { values, positionals } = parseArgs({
       args: [...args],

@@ -8,7 +8,7 @@ import type { BlobStore } from '../storage/blob-store.ts';
 import { openBlobStore } from '../storage/open-blob-store.ts';
 import type { Command } from './command.ts';
 import { startConsumerService } from './consumer-service.ts';
-import { untilAborted } from './runtime.ts';
+import { serveUntilStopped } from './runtime.ts';
 
 /** Builds and starts a blob consumer (framework + blob sink + health server) from configuration. */
 export async function runBlobConsumer(
@@ -24,7 +24,7 @@ export async function runBlobConsumer(
     transactionalId: config.blobTransactionalId,
     clientId: 'blob-consumer',
     log: log.child('producer'),
-    commitTimeoutMs: 30_000,
+    commitTimeoutMs: config.blobCommitTimeoutMs,
   });
   await producer.start();
   const sink = new BlobSink({
@@ -38,6 +38,7 @@ export async function runBlobConsumer(
     flushIntervalMs: config.blobFlushIntervalMs,
     flushMaxRawBytes: config.blobFlushMaxBytes,
     minFreeDiskBytes: config.blobMinFreeDiskBytes,
+    flushDeadlineMs: config.blobFlushDeadlineMs,
     legacyRetention: config.blobLegacyRetention,
     writer: `${config.blobGroupId}/${config.blobTransactionalId}`,
     faultDelayBeforeCommitMs: config.blobFaultDelayBeforeCommitMs,
@@ -57,6 +58,8 @@ export async function runBlobConsumer(
   return {
     consumer,
     http,
+    /** Resolves with the fatal error (a fenced producer) that stopped the consumer. */
+    failed: consumer.failed,
     async stop() {
       await consumer.stop();
       await producer.close();
@@ -67,20 +70,12 @@ export async function runBlobConsumer(
 }
 
 export const blobConsumerCommand: Command = {
-  name: 'blob-consumer',
-  summary: 'Run the blob consumer (recordings topic → spool → one object per flush → summary rows, exactly once).',
-  usage: `replay blob-consumer
-
-Consumes BLOB_TOPIC in group BLOB_GROUP_ID, spools each session's frames in BLOB_SPOOL_DIR, and every
-BLOB_FLUSH_INTERVAL_MS (or BLOB_FLUSH_MAX_BYTES) writes one object per retention class to the blob store
-(BLOB_STORE=fs|s3), then commits the summary rows to clickhouse_session_replay_events together with the consumer
-offsets in one Kafka transaction. Health and metrics on BLOB_CONSUMER_HOST:BLOB_CONSUMER_PORT.
-SIGTERM/SIGINT: stop fetching, flush, commit, leave the group.`,
   async run(_args, { config, log, signal }) {
     const running = await runBlobConsumer(config, log);
-    await untilAborted(signal);
-    log.info('shutting down');
-    await running.stop();
+    await serveUntilStopped(signal, running.failed, () => {
+      log.info('shutting down');
+      return running.stop();
+    });
     return 0;
   },
 };

@@ -1,12 +1,14 @@
+import { defaultBodyLimits } from '../capture/body-encoding.ts';
 import { startCaptureService } from '../capture/capture-service.ts';
 import { TeamCache } from '../capture/team-cache.ts';
 import type { Config } from '../config/index.ts';
+import type { ReplayError } from '../errors/index.ts';
 import { TransactionalProducer } from '../kafka/transactional-producer.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { SqlDatabase } from '../postgres/database.ts';
 import { TeamStore } from '../teams/team-store.ts';
 import type { Command } from './command.ts';
-import { openDatabase, untilAborted } from './runtime.ts';
+import { openDatabase, serveUntilStopped } from './runtime.ts';
 
 /** Builds a running capture service from configuration; `dev` mode reuses this with its own database and brokers. */
 export async function runCapture(config: Config, log: Logger, db: SqlDatabase, brokers = config.kafkaBrokers) {
@@ -21,6 +23,12 @@ export async function runCapture(config: Config, log: Logger, db: SqlDatabase, b
     clientId: 'capture',
     log: log.child('producer'),
     commitTimeoutMs: config.captureCommitTimeoutMs,
+    onFenced: (error) => fenced(error),
+  });
+  let fenced: (error: ReplayError) => void = () => {};
+  /** Resolves when another capture instance took over this one's transactional id: this one must exit. */
+  const failed = new Promise<ReplayError>((resolve) => {
+    fenced = resolve;
   });
   await producer.start();
   const service = await startCaptureService({
@@ -32,18 +40,27 @@ export async function runCapture(config: Config, log: Logger, db: SqlDatabase, b
     producerReady: () => producer.ready,
     maxBodyBytes: config.captureMaxBodyBytes,
     bodyLimits: {
+      ...defaultBodyLimits,
       maxDecompressedBytes: config.captureMaxDecompressedBytes,
       maxCompressionRatio: config.captureMaxCompressionRatio,
-      ratioFloorBytes: 1024 * 1024,
     },
     maxMessageBytes: config.kafkaMaxMessageBytes,
     teamRequestsPerSecond: config.captureTeamRequestsPerSecond,
     sessionBytesPerSecond: config.captureSessionBytesPerSecond,
     sessionBurstBytes: config.captureSessionBurstBytes,
     overflowStickyMs: config.captureOverflowStickySeconds * 1000,
+    maxInflightBytes: config.captureMaxInflightBytes,
+    httpLimits: {
+      maxConnections: config.captureMaxConnections,
+      headersTimeoutMs: config.captureHeadersTimeoutMs,
+      requestTimeoutMs: config.captureRequestTimeoutMs,
+      keepAliveTimeoutMs: config.captureKeepAliveTimeoutMs,
+    },
+    corsOrigins: config.captureCorsOrigins,
   });
   return {
     service,
+    failed,
     /** Stops accepting requests, lets in-flight ones finish their transaction, then disconnects. */
     async stop() {
       await service.close();
@@ -53,20 +70,14 @@ export async function runCapture(config: Config, log: Logger, db: SqlDatabase, b
 }
 
 export const captureCommand: Command = {
-  name: 'capture',
-  summary: 'Run the capture HTTP service (posthog-js recording uploads → Kafka).',
-  usage: `replay capture
-
-Serves POST /s/ (posthog-js session recording uploads), the remote config and recorder posthog-js loads,
-/healthz, /readyz and /metrics on CAPTURE_HOST:CAPTURE_PORT. Tokens resolve through DATABASE_URL; messages go to
-KAFKA_BROKERS. SIGTERM/SIGINT: stop accepting, finish in-flight requests, exit.`,
   async run(_args, { config, log, signal }) {
     const db = await openDatabase(config);
     try {
       const capture = await runCapture(config, log, db);
-      await untilAborted(signal);
-      log.info('shutting down');
-      await capture.stop();
+      await serveUntilStopped(signal, capture.failed, () => {
+        log.info('shutting down');
+        return capture.stop();
+      });
     } finally {
       await db.close();
     }

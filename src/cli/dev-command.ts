@@ -6,7 +6,7 @@ import { migrateClickHouse } from '../clickhouse/migrations.ts';
 import { demoPageHtml, serveHtml } from '../dev/demo-page.ts';
 import { startLocalKafka } from '../harness/kafka.ts';
 import { ensureTopics } from '../kafka/admin.ts';
-import { pipelineTopics } from '../kafka/topics.ts';
+import { pipelineTopics, topicNames } from '../kafka/topics.ts';
 import { openPostgres } from '../postgres/database.ts';
 import { migratePostgres } from '../postgres/migrations.ts';
 import { FsBlobStore } from '../storage/fs-blob-store.ts';
@@ -22,15 +22,6 @@ import { runSink } from './sink-command.ts';
 export const DEV_TOKEN = 'phc_dev_demo_token';
 
 export const devCommand: Command = {
-  name: 'dev',
-  summary: 'Run capture, blob consumer, sink, API and player in one process on the embedded defaults.',
-  usage: `replay dev
-
-Starts a local single-node Kafka broker, PGlite and chDB under REPLAY_DATA_DIR (default .data), runs capture on
-CAPTURE_PORT, the blob consumer (filesystem blob store under the data directory), the ClickHouse sink, and the replay
-API with the player page on API_PORT; seeds a demo team and an API key for it, and serves a demo page (posthog-js
-recording against capture) on DEV_DEMO_PORT. Prints the URLs of the demo page and of the player.
-Data persists between runs. Ctrl-C stops everything cleanly.`,
   async run(_args, { config, log, signal, stdout }) {
     const dataDir = resolve(config.dataDir);
     await mkdir(join(dataDir, 'blobs'), { recursive: true });
@@ -71,6 +62,21 @@ Data persists between runs. Ctrl-C stops everything cleanly.`,
         { brokers: kafka.brokers, store: blobs },
       );
       stops.unshift(() => blobConsumer.stop());
+      // Capture routes hot sessions to the overflow topic (DESIGN §2): a second blob consumer reads it, in its own
+      // group with its own transactional id and spool, into the same blob store, as an overflow deployment would.
+      const overflowConsumer = await runBlobConsumer(
+        {
+          ...config,
+          blobTopic: topicNames.recordingsOverflow,
+          blobGroupId: `${config.blobGroupId}-overflow`,
+          blobTransactionalId: `${config.blobTransactionalId}-overflow`,
+          blobSpoolDir: join(dataDir, 'spool-overflow'),
+          blobConsumerPort: 0,
+        },
+        log.child('blob-consumer-overflow'),
+        { brokers: kafka.brokers, store: blobs },
+      );
+      stops.unshift(() => overflowConsumer.stop());
       const sink = await runSink({ ...config, sinkPort: 0 }, log.child('sink'), {
         brokers: kafka.brokers,
         clickhouse,
@@ -94,14 +100,18 @@ Data persists between runs. Ctrl-C stops everything cleanly.`,
           `  capture     ${capture.service.url}  (POST /s/, /metrics, /readyz; team "${team.name}", token ${team.apiToken})`,
           `  kafka       ${kafka.brokers}  (Apache Kafka ${kafka.version}, data ${join(dataDir, 'kafka')})`,
           `  blobs       ${join(dataDir, 'blobs')}  (filesystem blob store; blob consumer health ${blobConsumer.http.url})`,
+          `  overflow    ${topicNames.recordingsOverflow}  (blob consumer group ${config.blobGroupId}-overflow, health ${overflowConsumer.http.url})`,
           `  sink        ${sink.http.url}  (summary rows → chDB)`,
           `  clickhouse  ${join(dataDir, 'clickhouse')}  (chDB, ClickHouse ${row?.v})`,
           `  postgres    ${join(dataDir, 'pglite')}  (PGlite)`,
           '',
         ].join('\n'),
       );
-      await untilAborted(signal);
+      // Any part failing fatally (a fenced producer) stops the whole of dev with its code, as each would alone.
+      const failed = Promise.race([capture.failed, blobConsumer.failed, overflowConsumer.failed, sink.failed]);
+      const outcome = await Promise.race([untilAborted(signal).then(() => undefined), failed]);
       log.info('stopping');
+      if (outcome) throw outcome;
     } finally {
       for (const stop of stops) await stop();
     }

@@ -8,12 +8,6 @@ import {
 import type { Command } from './command.ts';
 
 export const doctorCommand: Command = {
-  name: 'doctor',
-  summary: 'Check that the programs the local services need are installed.',
-  usage: `replay doctor
-
-Checks Node, Java and the Kafka jars, the MinIO binary, PostgreSQL and Chromium. Exit code 1 when one is missing,
-with one sentence saying how to get it (usually: run scripts/setup).`,
   async run(_args, { config, stdout }) {
     const checks: [string, () => string][] = [
       ['node', () => process.version],

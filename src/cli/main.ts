@@ -1,33 +1,7 @@
 import { loadConfig } from '../config/index.ts';
 import { isReplayError } from '../errors/index.ts';
 import { createLogger } from '../logging/logger.ts';
-import { apiCommand } from './api-command.ts';
-import { apiKeyCommand } from './api-key-command.ts';
-import { blobConsumerCommand } from './blob-consumer-command.ts';
-import { captureCommand } from './capture-command.ts';
-import type { Command } from './command.ts';
-import { configCommand, errorsCommand } from './config-command.ts';
-import { devCommand } from './dev-command.ts';
-import { doctorCommand } from './doctor-command.ts';
-import { migrateCommand } from './migrate-command.ts';
-import { orphansCommand } from './orphans-command.ts';
-import { reindexCommand } from './reindex-command.ts';
-import { sinkCommand } from './sink-command.ts';
-
-const commands: readonly Command[] = [
-  devCommand,
-  captureCommand,
-  blobConsumerCommand,
-  sinkCommand,
-  apiCommand,
-  apiKeyCommand,
-  reindexCommand,
-  orphansCommand,
-  migrateCommand,
-  doctorCommand,
-  configCommand,
-  errorsCommand,
-];
+import { commands } from './commands.ts';
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length)) + 2;
@@ -67,7 +41,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     const config = loadConfig();
     const log = createLogger(config.logLevel, command.name);
-    return await command.run(args, { config, log, signal: shutdown.signal, stdout });
+    const loaded = await command.load();
+    return await loaded.run(args, { config, log, signal: shutdown.signal, stdout });
   } catch (error) {
     if (isReplayError(error)) {
       process.stderr.write(`error [${error.code}]: ${error.message}\n`);

@@ -5,13 +5,6 @@ import type { Command } from './command.ts';
 import { openDatabase } from './runtime.ts';
 
 export const migrateCommand: Command = {
-  name: 'migrate',
-  summary: 'Apply pending schema migrations (Postgres and ClickHouse), idempotently and safely from several processes.',
-  usage: `replay migrate
-
-Applies schema/postgres/*.sql to DATABASE_URL and schema/clickhouse/*.sql to CLICKHOUSE_URL, each file once, in
-order, recorded in a schema_migrations table. Running it again, or from two processes at once, is safe (Postgres:
-an advisory lock; ClickHouse: every statement is idempotent).`,
   async run(_args, { config, stdout }) {
     const db = await openDatabase(config);
     try {

@@ -5,17 +5,6 @@ import { openBlobStore } from '../storage/open-blob-store.ts';
 import type { Command } from './command.ts';
 
 export const orphansCommand: Command = {
-  name: 'orphans',
-  summary: 'List (or --delete) blob objects that no committed summary row points at.',
-  usage: `replay orphans [--min-age-minutes 60] [--max-age-hours 48] [--delete]
-
-A flush whose transaction did not commit (crash between upload and commit, aborted transaction) leaves its object
-behind; its data is read again and stored in a new object, so the old one only costs space. This lists objects under
-BLOB_PREFIX that no committed row of clickhouse_session_replay_events points at.
-  --min-age-minutes N  skip objects younger than this: their flush may still be committing (default 60)
-  --max-age-hours N    skip objects older than this: the topic may no longer hold their rows (default 48;
-                       keep it below the summary topic's retention)
-  --delete             delete the orphans found`,
   async run(args, { config, stdout }) {
     const { values } = parseArgs({
       args: [...args],

@@ -1,4 +1,5 @@
 import type { Config } from '../config/index.ts';
+import type { ReplayError } from '../errors/index.ts';
 import { openPostgres, postgresTargetFromUrl, type SqlDatabase } from '../postgres/database.ts';
 
 /** Opens the database named by DATABASE_URL. */
@@ -10,4 +11,18 @@ export function openDatabase(config: Config): Promise<SqlDatabase> {
 export function untilAborted(signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.resolve();
   return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
+/**
+ * Runs a service until the shutdown signal (then resolves) or until it fails fatally (then rejects with the fatal
+ * error once `stop` has run, so the command exits non-zero with one line naming the code).
+ */
+export async function serveUntilStopped(
+  signal: AbortSignal,
+  failed: Promise<ReplayError>,
+  stop: () => Promise<void>,
+): Promise<void> {
+  const outcome = await Promise.race([untilAborted(signal).then(() => undefined), failed]);
+  await stop();
+  if (outcome) throw outcome;
 }

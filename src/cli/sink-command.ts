@@ -3,11 +3,13 @@ import { clickhouseTargetFromUrl, openClickHouse } from '../clickhouse/client.ts
 import { migrateClickHouse } from '../clickhouse/migrations.ts';
 import { SummarySink } from '../clickhouse/summary-sink.ts';
 import type { Config } from '../config/index.ts';
+import { AckedProducer } from '../kafka/acked-producer.ts';
+import { topicNames } from '../kafka/topics.ts';
 import type { Logger } from '../logging/logger.ts';
 import { createMetricsRegistry } from '../metrics/registry.ts';
 import type { Command } from './command.ts';
 import { startConsumerService } from './consumer-service.ts';
-import { untilAborted } from './runtime.ts';
+import { serveUntilStopped } from './runtime.ts';
 
 /** Builds and starts the ClickHouse sink (framework + summary sink + health server). */
 export async function runSink(
@@ -18,15 +20,20 @@ export async function runSink(
   const clickhouse = overrides.clickhouse ?? openClickHouse(clickhouseTargetFromUrl(config.clickhouseUrl));
   if (!overrides.clickhouse) await migrateClickHouse(clickhouse);
   const registry = createMetricsRegistry('clickhouse-sink');
+  const brokers = overrides.brokers ?? config.kafkaBrokers;
+  const deadLetters = new AckedProducer({ brokers, clientId: 'clickhouse-sink-dlq' });
+  await deadLetters.start();
   const sink = new SummarySink({
     clickhouse,
+    deadLetters,
+    dlqTopic: topicNames.replaySummariesDlq,
     insertIntervalMs: config.sinkInsertIntervalMs,
     maxBufferedRows: config.sinkMaxRows,
     log: log.child('sink'),
     registry,
   });
   const { consumer, http } = await startConsumerService(config, log, {
-    brokers: overrides.brokers ?? config.kafkaBrokers,
+    brokers,
     groupId: config.sinkGroupId,
     topic: config.sinkTopic,
     clientId: `clickhouse-sink-${process.pid}`,
@@ -37,8 +44,10 @@ export async function runSink(
   return {
     consumer,
     http,
+    failed: consumer.failed,
     async stop() {
       await consumer.stop();
+      await deadLetters.close();
       await http.close();
       if (!overrides.clickhouse) await clickhouse.close();
     },
@@ -46,18 +55,12 @@ export async function runSink(
 }
 
 export const sinkCommand: Command = {
-  name: 'sink',
-  summary: 'Run the ClickHouse sink (summary rows → session_replay_events, batched, idempotent).',
-  usage: `replay sink
-
-Reads SINK_TOPIC (read_committed) in group SINK_GROUP_ID and inserts the summary rows into session_replay_events on
-CLICKHOUSE_URL at most every SINK_INSERT_INTERVAL_MS, committing offsets after each insert. Applies the ClickHouse
-migrations first. Health and metrics on SINK_HOST:SINK_PORT.`,
   async run(_args, { config, log, signal }) {
     const running = await runSink(config, log);
-    await untilAborted(signal);
-    log.info('shutting down');
-    await running.stop();
+    await serveUntilStopped(signal, running.failed, () => {
+      log.info('shutting down');
+      return running.stop();
+    });
     return 0;
   },
 };

@@ -1,5 +1,12 @@
+import { createRequire } from 'node:module';
 import { type ClickHouseClient, type ClickHouseClientConfigOptions, createClient } from '@clickhouse/client';
-import { createChdbConnection } from 'chdb/connection';
+
+/**
+ * chDB (the whole ClickHouse engine, ~150 MB mapped) is loaded only when a process opens it: a sink or API talking
+ * to a ClickHouse server over HTTP never maps it.
+ */
+const loadChdbConnection = (): typeof import('chdb/connection') =>
+  createRequire(import.meta.url)('chdb/connection') as typeof import('chdb/connection');
 
 /** Where ClickHouse lives: a server over HTTP in production, or chDB inside this process (the embedded default). */
 export type ClickHouseTarget =
@@ -36,7 +43,7 @@ export function openClickHouse(target: ClickHouseTarget): ClickHouseClient {
   if (target.kind === 'chdb') {
     // chdb types its connection against @clickhouse/client-common, which @clickhouse/client now bundles under its own
     // (structurally equal) types; the cast bridges the two declarations of one interface.
-    const connection = createChdbConnection({
+    const connection = loadChdbConnection().createChdbConnection({
       path: target.path,
     }) as unknown as ClickHouseClientConfigOptions['connection'];
     return createClient({ connection: settingsPerQuery(connection!), clickhouse_settings });

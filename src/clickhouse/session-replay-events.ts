@@ -27,6 +27,7 @@ const SUMMARY_ROW_STRUCTURE = [
   'retention_period_days Int64',
   '_kafka_partition Int32',
   '_kafka_offset Int64',
+  '_kafka_topic String',
 ].join(', ');
 
 const quote = (text: string) => `'${text.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
@@ -38,7 +39,11 @@ const quote = (text: string) => `'${text.replaceAll('\\', '\\\\').replaceAll("'"
  */
 export async function insertSummaryRows(
   client: ClickHouseClient,
-  rows: readonly (SummaryRow & { readonly _kafka_partition?: number; readonly _kafka_offset?: number })[],
+  rows: readonly (SummaryRow & {
+    readonly _kafka_partition?: number;
+    readonly _kafka_offset?: number;
+    readonly _kafka_topic?: string;
+  })[],
   deduplicationToken?: string,
 ): Promise<void> {
   if (rows.length === 0) return;
@@ -72,7 +77,8 @@ export async function insertSummaryRows(
         0,
         now64(3),
         _kafka_partition,
-        _kafka_offset
+        _kafka_offset,
+        _kafka_topic
       FROM format(JSONEachRow, ${quote(SUMMARY_ROW_STRUCTURE)}, ${quote(data)})`,
     clickhouse_settings: {
       max_query_size: String(Math.max(262_144, data.length * 2 + 65_536)),
@@ -83,15 +89,15 @@ export async function insertSummaryRows(
   });
 }
 
-/** The highest summary-topic offset stored for a partition (-1 when none): where the sink resumes. */
-export async function insertedUpTo(client: ClickHouseClient, partition: number): Promise<number> {
+/** The highest offset stored from one summary-topic partition (-1 when none): where the sink resumes. */
+export async function insertedUpTo(client: ClickHouseClient, topic: string, partition: number): Promise<number> {
   const [row] = await (
     await client.query({
-      // max() and count() exactly as the kafka_position projection (0004) holds them, so this reads a few projection
-      // rows per part instead of the table. count() tells "no rows" from a stored offset 0 (max() of nothing is 0).
-      query: `SELECT max(_kafka_offset) AS offset, count() AS rows
-                FROM session_replay_events WHERE _kafka_partition = {partition:Int32}`,
-      query_params: { partition },
+      // max() and count() exactly as the kafka_topic_position projection (0005) holds them, so this reads a few
+      // projection rows per part instead of the table. count() tells "no rows" from a stored offset 0.
+      query: `SELECT max(_kafka_offset) AS offset, count() AS rows FROM session_replay_events
+                WHERE _kafka_topic = {topic:String} AND _kafka_partition = {partition:Int32}`,
+      query_params: { topic, partition },
       format: 'JSONEachRow',
     })
   ).json<{ offset: number; rows: number }>();

@@ -1,4 +1,5 @@
 import { compressFrameSync, decompressFrameSync } from 'lz4-napi';
+import { ReplayError } from '../errors/index.ts';
 
 /**
  * LZ4 frames (the LZ4 frame format, lz4-napi). Capture compresses each message's JSONL as one frame with a content
@@ -10,8 +11,6 @@ const FRAME_MAGIC = 0x184d2204;
 const SKIPPABLE_MASK = 0xfffffff0;
 const SKIPPABLE_MAGIC = 0x184d2a50;
 
-export class Lz4FrameError extends Error {}
-
 export function compressLz4Frame(data: Buffer): Buffer {
   return compressFrameSync(data, { contentChecksum: true });
 }
@@ -21,7 +20,8 @@ export function scanLz4Frames(buf: Buffer): [number, number][] {
   const frames: [number, number][] = [];
   let at = 0;
   const need = (bytes: number, what: string) => {
-    if (at + bytes > buf.length) throw new Lz4FrameError(`LZ4 data truncated in ${what} at byte ${at}`);
+    if (at + bytes > buf.length)
+      throw new ReplayError('payload_corrupt', `LZ4 data truncated in ${what} at byte ${at}`);
   };
   while (at < buf.length) {
     const start = at;
@@ -36,10 +36,10 @@ export function scanLz4Frames(buf: Buffer): [number, number][] {
       at += size;
       continue;
     }
-    if (magic !== FRAME_MAGIC) throw new Lz4FrameError(`not an LZ4 frame at byte ${start}`);
+    if (magic !== FRAME_MAGIC) throw new ReplayError('payload_corrupt', `not an LZ4 frame at byte ${start}`);
     need(2, 'frame descriptor');
     const flags = buf[at]!;
-    if (flags >> 6 !== 1) throw new Lz4FrameError(`unsupported LZ4 frame version at byte ${start}`);
+    if (flags >> 6 !== 1) throw new ReplayError('payload_corrupt', `unsupported LZ4 frame version at byte ${start}`);
     const blockChecksum = (flags & 0x10) !== 0;
     const contentSize = (flags & 0x08) !== 0;
     const contentChecksum = (flags & 0x04) !== 0;
@@ -63,14 +63,113 @@ export function scanLz4Frames(buf: Buffer): [number, number][] {
   return frames;
 }
 
-/** Decodes one or more concatenated LZ4 frames into their joined content. Throws `Lz4FrameError` on damage. */
+/** Decodes one or more concatenated LZ4 frames into their joined content. Throws `payload_corrupt` on damage. */
 export function decompressLz4Frames(buf: Buffer): Buffer {
   const parts = scanLz4Frames(buf).map(([start, end]) => {
     try {
       return decompressFrameSync(buf.subarray(start, end));
     } catch (error) {
-      throw new Lz4FrameError(`corrupt LZ4 frame at byte ${start}: ${(error as Error).message}`);
+      throw new ReplayError('payload_corrupt', `corrupt LZ4 frame at byte ${start}: ${(error as Error).message}`);
     }
   });
   return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
+
+/** Largest output of one LZ4 frame block, by the frame descriptor's block-maximum-size id (BD bits 4-6). */
+const BLOCK_MAX_BYTES: Record<number, number> = { 4: 64 << 10, 5: 256 << 10, 6: 1 << 20, 7: 4 << 20 };
+
+/**
+ * Like `decompressLz4Frames`, but never decodes more than `maxBytes`: returns `undefined` when the content would
+ * inflate past it (a decompression bomb, or a block larger than the reader accepts). The limit holds while decoding,
+ * not after it: before a frame is decoded its output is bounded from its structure (each block yields at most the
+ * frame's block maximum; near the limit, the exact output is counted from the block's LZ4 sequences without decoding
+ * them), and a frame that would cross the limit is never decoded. A content size in the frame header is only used to
+ * refuse early, never trusted as a bound. Damage throws as in `decompressLz4Frames`.
+ */
+export function decompressLz4FramesWithin(buf: Buffer, maxBytes: number): Buffer | undefined {
+  const parts: Buffer[] = [];
+  let total = 0;
+  for (const [start, end] of scanLz4Frames(buf)) {
+    const remaining = maxBytes - total;
+    if (frameOutputBound(buf, start, end, remaining) > remaining) return undefined;
+    let part: Buffer;
+    try {
+      part = decompressFrameSync(buf.subarray(start, end));
+    } catch (error) {
+      throw new ReplayError('payload_corrupt', `corrupt LZ4 frame at byte ${start}: ${(error as Error).message}`);
+    }
+    total += part.length;
+    if (total > maxBytes) return undefined; // cannot happen when the bound holds; never hand out more than allowed
+    parts.push(part);
+  }
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts, total);
+}
+
+/**
+ * An upper bound of what the data frame at `[start, end)` (already checked by `scanLz4Frames`) decodes to; when the
+ * quick bound (blocks × block maximum) passes `limit`, the exact size from the sequences (which may still pass it).
+ */
+function frameOutputBound(buf: Buffer, start: number, end: number, limit: number): number {
+  const flags = buf[start + 4]!;
+  const blockMax = BLOCK_MAX_BYTES[(buf[start + 5]! >> 4) & 0x7] ?? BLOCK_MAX_BYTES[7]!;
+  const blockChecksum = (flags & 0x10) !== 0;
+  const hasContentSize = (flags & 0x08) !== 0;
+  if (hasContentSize) {
+    const declared = Number(buf.readBigUInt64LE(start + 6));
+    if (declared > limit) return declared;
+  }
+  let at = start + 4 + 2 + (hasContentSize ? 8 : 0) + ((flags & 0x01) !== 0 ? 4 : 0) + 1;
+  const blocks: [number, number, boolean][] = [];
+  let quick = 0;
+  while (at + 4 <= end) {
+    const word = buf.readUInt32LE(at);
+    at += 4;
+    const size = word & 0x7fffffff;
+    if (size === 0) break;
+    const stored = (word & 0x80000000) !== 0; // an uncompressed block: its bytes are its output
+    blocks.push([at, at + size, stored]);
+    quick += stored ? size : blockMax;
+    at += size + (blockChecksum ? 4 : 0);
+  }
+  if (quick <= limit) return quick;
+  let exact = 0;
+  for (const [from, to, stored] of blocks) {
+    exact += stored ? to - from : Math.min(blockMax, lz4BlockOutputSize(buf, from, to, blockMax));
+    if (exact > limit) return exact;
+  }
+  return exact;
+}
+
+/**
+ * The bytes an LZ4 block at `[from, to)` decodes to, counted from its sequences (token, literal length, literals,
+ * offset, match length) without decoding; stops counting past `stopAt`. Damage is left to the decoder to report.
+ */
+export function lz4BlockOutputSize(buf: Buffer, from: number, to: number, stopAt = Number.POSITIVE_INFINITY): number {
+  let at = from;
+  let out = 0;
+  while (at < to && out <= stopAt) {
+    const token = buf[at++]!;
+    let literals = token >> 4;
+    if (literals === 15) {
+      let more: number;
+      do {
+        more = buf[at++] ?? 0;
+        literals += more;
+      } while (more === 255 && at < to);
+    }
+    at += literals;
+    out += literals;
+    if (at >= to) break; // the last sequence holds literals only
+    at += 2; // match offset
+    let match = token & 0x0f;
+    if (match === 15) {
+      let more: number;
+      do {
+        more = buf[at++] ?? 0;
+        match += more;
+      } while (more === 255 && at < to);
+    }
+    out += match + 4;
+  }
+  return out;
 }

@@ -1,5 +1,5 @@
-import { ReplayError } from '../errors/index.ts';
-import { type Config, SettingParseError, type SettingSpec, settings } from './settings.ts';
+import { isReplayError, ReplayError } from '../errors/index.ts';
+import { type Config, type SettingSpec, settings } from './settings.ts';
 
 export type { Config } from './settings.ts';
 
@@ -14,7 +14,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     try {
       values[key] = spec.parse(env[spec.env], env);
     } catch (error) {
-      if (!(error instanceof SettingParseError)) throw error;
+      if (!isReplayError(error, 'config_invalid')) throw error;
       problems.push(error.message);
     }
   }

@@ -1,5 +1,6 @@
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
+import { ReplayError } from '../errors/index.ts';
 
 /**
  * One row per setting: the environment variable, what it means, its default. `docs/configuration.md` is generated
@@ -11,9 +12,31 @@ export interface SettingSpec<T> {
   /** Shown in the reference table; computed defaults (paths under $HOME) are described, not printed. */
   readonly defaultText: string;
   readonly parse: (raw: string | undefined, env: Readonly<Record<string, string | undefined>>) => T;
+  /** Set on settings that hold a secret: what `replay config` prints instead of the value. */
+  readonly redact?: (value: T) => T;
 }
 
-export class SettingParseError extends Error {}
+/** A secret (a password, a secret key) as `replay config` prints it: `***`, or empty when unset. */
+export const redactSecret = (value: string): string => (value === '' ? '' : '***');
+
+/**
+ * A URL with its password as `***`: in the userinfo (`scheme://user:***@host`) and in query parameters that carry one
+ * (`?password=***`). The userinfo is taken to run to the URL's last `@`, not the first `/` a parser would stop at, so a
+ * password holding unencoded `@` or `/` is still hidden whole (an `@` later in the URL over-redacts; leaking is worse).
+ * A value without a scheme is left alone.
+ */
+export function redactUrlPassword(value: string): string {
+  const query = (text: string) => text.replace(/([?&;](?:password|passwd|pwd|secret|token)=)[^&;#]*/gi, '$1***');
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(value)?.[0];
+  if (!scheme) return value;
+  const rest = value.slice(scheme.length);
+  const at = rest.lastIndexOf('@');
+  const colon = rest.indexOf(':');
+  if (at < 0 || colon < 0 || colon > at) return query(value);
+  return query(`${scheme}${rest.slice(0, colon)}:***${rest.slice(at)}`);
+}
+
+const invalidSetting = (detail: string) => new ReplayError('config_invalid', detail);
 
 function text(env: string, doc: string, fallback: string): SettingSpec<string> {
   return { env, doc, defaultText: fallback === '' ? '(empty)' : `\`${fallback}\``, parse: (raw) => raw ?? fallback };
@@ -28,7 +51,7 @@ function integer(env: string, doc: string, fallback: number, min: number, max: n
       if (raw === undefined || raw === '') return fallback;
       const value = Number(raw);
       if (!Number.isInteger(value) || value < min || value > max) {
-        throw new SettingParseError(`${env} must be an integer between ${min} and ${max}, got "${raw}"`);
+        throw invalidSetting(`${env} must be an integer between ${min} and ${max}, got "${raw}"`);
       }
       return value;
     },
@@ -44,7 +67,7 @@ function flag(env: string, doc: string, fallback: boolean): SettingSpec<boolean>
       if (raw === undefined || raw === '') return fallback;
       if (['1', 'true', 'yes'].includes(raw.toLowerCase())) return true;
       if (['0', 'false', 'no'].includes(raw.toLowerCase())) return false;
-      throw new SettingParseError(`${env} must be true or false, got "${raw}"`);
+      throw invalidSetting(`${env} must be true or false, got "${raw}"`);
     },
   };
 }
@@ -57,7 +80,7 @@ function oneOf<const T extends string>(env: string, doc: string, fallback: T, va
     parse: (raw) => {
       if (raw === undefined || raw === '') return fallback;
       if (!(values as readonly string[]).includes(raw)) {
-        throw new SettingParseError(`${env} must be one of ${values.join(', ')}, got "${raw}"`);
+        throw invalidSetting(`${env} must be one of ${values.join(', ')}, got "${raw}"`);
       }
       return raw as T;
     },
@@ -140,17 +163,23 @@ export const settings = {
     'Static group membership id (e.g. the StatefulSet pod name): a restarted consumer gets its partitions back at once, without a rebalance. Empty = dynamic membership.',
     '',
   ),
-  databaseUrl: text(
-    'DATABASE_URL',
-    'Postgres holding teams, tokens and API keys: `postgres://user@host:port/db`, or `pglite://<dir>` / `pglite://memory` for embedded PGlite.',
-    'pglite://.data/pglite',
-  ),
+  databaseUrl: {
+    ...text(
+      'DATABASE_URL',
+      'Postgres holding teams, tokens and API keys: `postgres://user@host:port/db`, or `pglite://<dir>` / `pglite://memory` for embedded PGlite. `replay config` shows a password in it as `***`.',
+      'pglite://.data/pglite',
+    ),
+    redact: redactUrlPassword,
+  },
 
-  clickhouseUrl: text(
-    'CLICKHOUSE_URL',
-    'ClickHouse: `http(s)://user:password@host:8123/database` for a server, or `chdb://<dir>` for the embedded engine.',
-    'chdb://.data/clickhouse',
-  ),
+  clickhouseUrl: {
+    ...text(
+      'CLICKHOUSE_URL',
+      'ClickHouse: `http(s)://user:password@host:8123/database` for a server, or `chdb://<dir>` for the embedded engine. `replay config` shows the password as `***`.',
+      'chdb://.data/clickhouse',
+    ),
+    redact: redactUrlPassword,
+  },
 
   captureHost: text('CAPTURE_HOST', 'Address the capture HTTP server binds.', '127.0.0.1'),
   capturePort: integer('CAPTURE_PORT', 'Port of the capture HTTP server (0 = any free port).', 8010, 0, 65535),
@@ -208,6 +237,60 @@ export const settings = {
     0,
     86_400,
   ),
+  captureMaxInflightBytes: integer(
+    'CAPTURE_MAX_INFLIGHT_BYTES',
+    'Request bytes capture holds at once, as read and as decoded; a request that does not fit is answered 503 `capture_overloaded` (with `Retry-After`) before its body is read. A request alone always fits.',
+    256 * MiB,
+    MiB,
+    64 * 1024 * MiB,
+  ),
+  captureMaxConnections: integer(
+    'CAPTURE_MAX_CONNECTIONS',
+    'Open connections to capture at most; one beyond is closed as it is accepted (0 = no limit).',
+    4096,
+    0,
+    1_000_000,
+  ),
+  captureHeadersTimeoutMs: integer(
+    'CAPTURE_HEADERS_TIMEOUT_MS',
+    'A connection that has not sent its request headers within this is closed.',
+    5000,
+    100,
+    300_000,
+  ),
+  captureRequestTimeoutMs: integer(
+    'CAPTURE_REQUEST_TIMEOUT_MS',
+    'Longest time to receive a whole request, body included; a slower one is answered 408 `request_timeout` and its connection closed.',
+    30_000,
+    100,
+    3_600_000,
+  ),
+  captureKeepAliveTimeoutMs: integer(
+    'CAPTURE_KEEP_ALIVE_TIMEOUT_MS',
+    'How long an idle keep-alive connection to capture stays open.',
+    5000,
+    100,
+    600_000,
+  ),
+  captureCorsOrigins: {
+    env: 'CAPTURE_CORS_ORIGINS',
+    doc: 'Origins whose pages may call capture, comma-separated. `*` = any origin, without credentials; a listed origin (`https://app.example.com`) is reflected with `access-control-allow-credentials: true`; both combine (`*,https://app.example.com`). Without `*`, other origins get no CORS headers.',
+    defaultText: '`*`',
+    parse: (raw): readonly string[] => {
+      const origins = (raw === undefined || raw.trim() === '' ? '*' : raw)
+        .split(',')
+        .map((o) => o.trim())
+        .filter((o) => o !== '');
+      for (const origin of origins) {
+        if (origin !== '*' && !/^https?:\/\/[^/\s?#]+$/.test(origin)) {
+          throw invalidSetting(
+            `CAPTURE_CORS_ORIGINS must list \`*\` or origins like https://app.example.com (no path), got "${origin}"`,
+          );
+        }
+      }
+      return origins;
+    },
+  } satisfies SettingSpec<readonly string[]>,
   captureTeamCacheSeconds: integer(
     'CAPTURE_TEAM_CACHE_SECONDS',
     'How long a token → team lookup is cached.',
@@ -231,9 +314,9 @@ export const settings = {
   ),
   captureTransactionalId: {
     env: 'CAPTURE_TRANSACTIONAL_ID',
-    doc: 'Kafka transactional id of this capture process; must be unique among running capture processes.',
-    defaultText: '`capture-<hostname>-<pid>`',
-    parse: (raw) => raw || `capture-${hostname()}-${process.pid}`,
+    doc: 'Kafka transactional id of this capture instance: stable across restarts (a restart fences its predecessor at once) and unique among running capture instances. The default, the hostname, is the pod name on Kubernetes.',
+    defaultText: '`capture-<hostname>`',
+    parse: (raw) => raw || `capture-${hostname()}`,
   } satisfies SettingSpec<string>,
 
   blobStore: oneOf('BLOB_STORE', 'Where flushed objects go.', 'fs', ['fs', 's3']),
@@ -243,12 +326,29 @@ export const settings = {
   s3Region: text('S3_REGION', 'S3 region.', 'us-east-1'),
   s3ForcePathStyle: flag('S3_FORCE_PATH_STYLE', 'Path-style bucket URLs (MinIO needs them).', true),
   s3AccessKeyId: text('S3_ACCESS_KEY_ID', 'Static S3 credentials; empty = the AWS default credential chain.', ''),
-  s3SecretAccessKey: text('S3_SECRET_ACCESS_KEY', 'Secret for `S3_ACCESS_KEY_ID`.', ''),
+  s3SecretAccessKey: {
+    ...text('S3_SECRET_ACCESS_KEY', 'Secret for `S3_ACCESS_KEY_ID` (`replay config` shows `***`).', ''),
+    redact: redactSecret,
+  },
   s3ServerSideEncryption: oneOf('S3_SSE', 'Server-side encryption of objects (empty = bucket default).', '', [
     '',
     'AES256',
     'aws:kms',
   ]),
+  s3ConnectTimeoutMs: integer(
+    'S3_CONNECT_TIMEOUT_MS',
+    'Longest an S3 connection may take to open before the request fails (and is retried).',
+    3000,
+    100,
+    120_000,
+  ),
+  s3RequestTimeoutMs: integer(
+    'S3_REQUEST_TIMEOUT_MS',
+    'Longest one S3 request may take before it fails (and is retried): a hung or black-holed endpoint never holds a flush or a read forever. Multipart parts are 8 MiB, so keep it well above the time one part takes to upload.',
+    30_000,
+    500,
+    600_000,
+  ),
   s3KmsKeyId: text('S3_KMS_KEY_ID', 'KMS key for `S3_SSE=aws:kms`.', ''),
   blobPrefix: text(
     'BLOB_PREFIX',
@@ -281,6 +381,20 @@ export const settings = {
     0,
     Number.MAX_SAFE_INTEGER,
   ),
+  blobCommitTimeoutMs: integer(
+    'BLOB_COMMIT_TIMEOUT_MS',
+    "Longest one commit of a flush's transaction waits for the broker before its outcome counts as unknown (then it is retried, and resolved before anything is sent again).",
+    30_000,
+    500,
+    300_000,
+  ),
+  blobFlushDeadlineMs: integer(
+    'BLOB_FLUSH_DEADLINE_MS',
+    'A flush still uploading or committing after this long turns `/readyz` not ready (it keeps retrying).',
+    60_000,
+    1000,
+    3_600_000,
+  ),
   blobTopic: text(
     'BLOB_TOPIC',
     'Topic the blob consumer reads (the overflow topic for an overflow deployment).',
@@ -295,9 +409,9 @@ export const settings = {
   ),
   blobTransactionalId: {
     env: 'BLOB_TRANSACTIONAL_ID',
-    doc: 'Kafka transactional id of this blob consumer; unique among running blob consumers.',
-    defaultText: '`blob-consumer-<hostname>-<pid>`',
-    parse: (raw) => raw || `blob-consumer-${hostname()}-${process.pid}`,
+    doc: 'Kafka transactional id of this blob consumer instance: stable across restarts (a restarted process fences its predecessor at once, so `read_committed` readers never wait out the transaction timeout) and unique among running instances. The default, the hostname, is the StatefulSet pod name on Kubernetes.',
+    defaultText: '`blob-consumer-<hostname>`',
+    parse: (raw) => raw || `blob-consumer-${hostname()}`,
   } satisfies SettingSpec<string>,
   sinkTopic: text('SINK_TOPIC', 'Topic the ClickHouse sink reads.', 'clickhouse_session_replay_events'),
   sinkGroupId: text('SINK_GROUP_ID', 'Consumer group of the ClickHouse sink.', 'clickhouse-sink'),
@@ -332,6 +446,27 @@ export const settings = {
     100,
     1,
     10_000,
+  ),
+  apiMaxConcurrentDecodes: integer(
+    'API_MAX_CONCURRENT_DECODES',
+    'Most block reads and decodes the replay API runs at once (one per `?blocks=` stream or raw block read, each holding about one block in memory). Past it a request waits up to `API_DECODE_WAIT_MS`, then gets 503 `api_overloaded`.',
+    16,
+    1,
+    1024,
+  ),
+  apiDecodeWaitMs: integer(
+    'API_DECODE_WAIT_MS',
+    'How long a replay API request waits for a decode slot before 503 `api_overloaded` (0 = refuse at once). At most `API_MAX_CONCURRENT_DECODES` requests wait; more are refused at once.',
+    1000,
+    0,
+    60_000,
+  ),
+  apiMaxBlockBytes: integer(
+    'API_MAX_BLOCK_BYTES',
+    'Most bytes one stored block may inflate to when the replay API decodes it (bounded while it inflates); a larger block is served as a `missing_block` line with code `block_too_large`. Decode memory stays under about 2 × this × `API_MAX_CONCURRENT_DECODES`.',
+    256 * MiB,
+    MiB,
+    512 * MiB,
   ),
   blobConsumerHost: text('BLOB_CONSUMER_HOST', 'Address of the blob consumer health/metrics server.', '127.0.0.1'),
   blobConsumerPort: integer(

@@ -1,13 +1,16 @@
 /**
  * Every error code the project emits, in one table. Codes are stable API: add new ones, never rename or reuse.
  * `type` groups codes for clients (validation_error, authentication_error, ...); `httpStatus` applies at the HTTP edge;
- * `retriable` tells a caller (or a consumer's backoff loop) whether trying again can help. docs/errors.md is generated
- * from this table.
+ * `retriable` tells a caller (or a consumer's backoff loop) whether trying again can help; `fatal` marks the few codes
+ * after which a process must exit (the orchestrator restarts it). Together they give every code its class in the
+ * error contract (DESIGN §3.5.1, `errorClass`): fatal, transient (retriable) or poison (neither). docs/errors.md is
+ * generated from this table.
  */
 interface ErrorSpec {
   readonly type: string;
   readonly httpStatus: number;
   readonly retriable: boolean;
+  readonly fatal: boolean;
   readonly doc: string;
 }
 
@@ -15,13 +18,19 @@ const spec = (type: string, httpStatus: number, retriable: boolean, doc: string)
   type,
   httpStatus,
   retriable,
+  fatal: false,
   doc,
 });
+const fatal = (type: string, doc: string): ErrorSpec => ({ type, httpStatus: 500, retriable: false, fatal: true, doc });
 
 export const errorCatalogue = {
   // Process and environment
-  config_invalid: spec('configuration_error', 500, false, 'An environment variable has an invalid value.'),
-  prerequisite_missing: spec('environment_error', 500, false, 'A program a local service needs is not installed.'),
+  config_invalid: fatal('configuration_error', 'An environment variable has an invalid value.'),
+  prerequisite_missing: fatal('environment_error', 'A program a local service needs is not installed.'),
+  producer_fenced: fatal(
+    'configuration_error',
+    'Another process took over this transactional id (a restarted instance, or two instances configured with one id): this one exits.',
+  ),
   service_start_failed: spec('environment_error', 500, true, 'A local service exited while starting.'),
   service_timeout: spec('environment_error', 503, true, 'A local service did not become ready in time.'),
 
@@ -29,16 +38,38 @@ export const errorCatalogue = {
   not_found: spec('invalid_request', 404, false, 'No such route or resource.'),
   method_not_allowed: spec('invalid_request', 405, false, 'The route exists but not for this HTTP method.'),
   internal_error: spec('server_error', 500, true, 'An unexpected failure; the server log has the details.'),
+  request_timeout: spec(
+    'invalid_request',
+    408,
+    true,
+    'The request body did not arrive in time (a slow or stalled client).',
+  ),
 
   // Capture: the request
   empty_body: spec('validation_error', 400, false, 'The body is empty (before or after decoding).'),
   invalid_json: spec('validation_error', 400, false, 'The decoded body is not JSON.'),
   invalid_payload: spec('validation_error', 400, false, 'The JSON is not a batch of `$snapshot` events.'),
-  invalid_event: spec(
+  // Capture: one event or item breaking an input bound (DESIGN §3.5.1) is dropped alone and counted under its code
+  // (`dropped` in the 200 answer); the request fails with the code only when nothing of it is left.
+  invalid_event: spec('validation_error', 400, false, 'An rrweb event is not an object with an integer `type`.'),
+  invalid_timestamp: spec(
     'validation_error',
     400,
     false,
-    'An rrweb event lacks a numeric `type` or a positive `timestamp`.',
+    "An event's `timestamp` is missing, not a number, not finite, or not above 0.",
+  ),
+  timestamp_out_of_range: spec(
+    'validation_error',
+    400,
+    false,
+    "An event's timestamp lies past ClickHouse DateTime64's range (2299-12-31).",
+  ),
+  distinct_id_too_long: spec('validation_error', 400, false, '`distinct_id` is longer than 200 characters.'),
+  too_many_windows: spec(
+    'validation_error',
+    400,
+    false,
+    'A session holds events of more windows in one request than `$window_id` allows (100).',
   ),
   missing_session_id: spec('validation_error', 400, false, 'A `$snapshot` event has no `$session_id`.'),
   invalid_session_id: spec(
@@ -76,12 +107,23 @@ export const errorCatalogue = {
   ),
   // Capture: who is sending
   missing_token: spec('authentication_error', 401, false, 'The request carries no project token.'),
-  invalid_token: spec('authentication_error', 401, false, 'The project token is unknown.'),
+  invalid_token: spec(
+    'authentication_error',
+    401,
+    false,
+    'The project token is unknown (or longer than 200 characters).',
+  ),
   recordings_disabled: spec('authentication_error', 401, false, 'The project has session recording turned off.'),
   rate_limited: spec('rate_limited', 429, true, 'The project is over its request rate; retry after `Retry-After`.'),
   // Capture: downstream (nothing was written; the client retries)
   kafka_unavailable: spec('server_error', 503, true, 'Kafka did not commit the request; nothing of it was written.'),
   team_lookup_failed: spec('server_error', 503, true, 'Postgres could not be asked about the token.'),
+  capture_overloaded: spec(
+    'server_error',
+    503,
+    true,
+    'Capture holds its limit of request bytes in flight (`CAPTURE_MAX_INFLIGHT_BYTES`); retry after `Retry-After`.',
+  ),
 
   // Replay API
   missing_api_key: spec(
@@ -103,7 +145,18 @@ export const errorCatalogue = {
     false,
     '`blocks` is not `i` or `i-j` inside the session, or spans more than `API_MAX_BLOCKS_PER_REQUEST` blocks.',
   ),
-  clickhouse_unavailable: spec('server_error', 503, true, 'ClickHouse failed a query; try again.'),
+  clickhouse_unavailable: spec(
+    'server_error',
+    503,
+    true,
+    'ClickHouse failed a query or insert for a reason that can pass (network, timeout, overload, too many parts).',
+  ),
+  api_overloaded: spec(
+    'server_error',
+    503,
+    true,
+    'The replay API is decoding its limit of blocks at once (`API_MAX_CONCURRENT_DECODES`); retry after `Retry-After`.',
+  ),
 
   // Blob storage
   blob_not_found: spec('not_found', 404, false, 'The object holding a block is gone (deleted or expired).'),
@@ -117,16 +170,104 @@ export const errorCatalogue = {
     'server_error',
     503,
     true,
-    'The blob store failed a read or write; retried with backoff.',
+    'The blob store failed a read or write, or did not answer in time; retried with backoff.',
+  ),
+  object_corrupt: spec(
+    'server_error',
+    500,
+    false,
+    'A blob object does not parse (trailer, footer checksum or version): `reindex` skips it.',
+  ),
+  block_too_large: spec(
+    'server_error',
+    500,
+    false,
+    'A stored block decompresses past `API_MAX_BLOCK_BYTES`; the replay API marks it missing.',
+  ),
+
+  // Consumers: transient conditions (waited for, never skipped)
+  disk_full: spec(
+    'server_error',
+    503,
+    true,
+    'The spool disk is full (ENOSPC) or below `BLOB_MIN_FREE_DISK_BYTES`: intake pauses until a flush frees space.',
+  ),
+  kafka_commit_unknown: spec(
+    'server_error',
+    503,
+    true,
+    'A transaction commit timed out or lost its reply: it is resolved (retried, or read back) before anything is re-sent.',
+  ),
+
+  // Consumers: poison (quarantined to the DLQ under this code, with the source coordinates; the stream goes on)
+  message_truncated: spec('poison_message', 422, false, 'A recordings message is empty or shorter than it declares.'),
+  message_bad_magic: spec('poison_message', 422, false, 'A recordings message does not start with "RPLM".'),
+  message_unsupported_version: spec(
+    'poison_message',
+    422,
+    false,
+    'A recordings message has an envelope version this build does not read.',
+  ),
+  message_header_corrupt: spec(
+    'poison_message',
+    422,
+    false,
+    'A recordings message header is not JSON, too long, or fails its checksum.',
+  ),
+  message_header_invalid: spec(
+    'poison_message',
+    422,
+    false,
+    'A recordings message header breaks an input bound (a timestamp out of range, a field too long, a count not an Int64).',
+  ),
+  legacy_message_invalid: spec(
+    'poison_message',
+    422,
+    false,
+    "A message without our envelope is not PostHog's JSON snapshot message, or breaks an input bound.",
+  ),
+  payload_corrupt: spec(
+    'poison_message',
+    422,
+    false,
+    "A message's LZ4 payload does not decode (truncated or damaged).",
+  ),
+  summary_row_invalid: spec(
+    'poison_message',
+    422,
+    false,
+    'A summary-topic message is not a summary row within the bounds of `session_replay_events`.',
+  ),
+  clickhouse_rejected: spec(
+    'poison_message',
+    422,
+    false,
+    'ClickHouse refused a row for its content (a type, parse or range error); the rest of its batch is inserted.',
+  ),
+  unhandled_error: spec(
+    'poison_message',
+    422,
+    false,
+    'A sink failed on the same message with an unclassified error several times in a row; quarantined so the partition goes on.',
   ),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorCatalogue;
 
+/** The three kinds of failure of the error contract (DESIGN §3.5.1). */
+export type ErrorClass = 'transient' | 'poison' | 'fatal';
+
+/** A code's class: decided by the catalogue alone, never by a message. */
+export function classOfCode(code: ErrorCode): ErrorClass {
+  const entry: ErrorSpec = errorCatalogue[code];
+  return entry.fatal ? 'fatal' : entry.retriable ? 'transient' : 'poison';
+}
+
 /** The catalogue as a Markdown table (docs/errors.md is this output). */
 export function errorReferenceMarkdown(): string {
   const rows = Object.entries(errorCatalogue).map(
-    ([code, e]) => `| \`${code}\` | ${e.httpStatus} | \`${e.type}\` | ${e.retriable ? 'yes' : 'no'} | ${e.doc} |`,
+    ([code, e]) =>
+      `| \`${code}\` | ${e.httpStatus} | \`${e.type}\` | ${classOfCode(code as ErrorCode)} | ${e.retriable ? 'yes' : 'no'} | ${e.doc} |`,
   );
   return [
     '# Error codes',
@@ -135,8 +276,13 @@ export function errorReferenceMarkdown(): string {
     'codes are stable; `detail` is for people and may change. Generated from `src/errors/catalogue.ts`',
     '(`node bin/replay.ts errors --markdown`); a unit test fails when this file drifts.',
     '',
-    '| code | HTTP | type | retriable | meaning |',
-    '|---|---|---|---|---|',
+    'The class is what a consumer does with the failure (DESIGN §3.5.1): **transient** is retried with jittered',
+    'backoff while intake pauses (nothing is skipped); **poison** is quarantined to the DLQ with the code in',
+    '`dlq_reason` and the stream goes on; **fatal** exits the process with one line naming the code. At the HTTP edge',
+    'the same codes answer with their status (poison codes never reach a client).',
+    '',
+    '| code | HTTP | type | class | retriable | meaning |',
+    '|---|---|---|---|---|---|',
     ...rows,
     '',
   ].join('\n');

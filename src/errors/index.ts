@@ -1,2 +1,8 @@
-export { type ErrorCode, errorCatalogue, errorReferenceMarkdown } from './catalogue.ts';
-export { isReplayError, ReplayError } from './replay-error.ts';
+export {
+  classOfCode,
+  type ErrorClass,
+  type ErrorCode,
+  errorCatalogue,
+  errorReferenceMarkdown,
+} from './catalogue.ts';
+export { asReplayError, isReplayError, ReplayError } from './replay-error.ts';

@@ -18,6 +18,12 @@ export interface LocalKafka {
   readonly brokers: string;
   readonly version: string;
   readonly port: number;
+  /**
+   * A second listener for fault injection: the broker listens on `upstream` but advertises `brokers`, where nothing
+   * listens until a test puts a proxy there (forwarding to `upstream`). Clients bootstrapped through `brokers` then
+   * send every request, the transaction coordinator's included, through that proxy.
+   */
+  readonly proxied: { readonly brokers: string; readonly upstream: string };
   /** The running broker JVM (replaced by `restart`). */
   readonly process: ManagedProcess;
   /** Stops the broker (`kill -9` when `hard`) and starts it again on the same directory and ports. */
@@ -28,6 +34,9 @@ export interface LocalKafka {
 interface KafkaPorts {
   readonly port: number;
   readonly controllerPort: number;
+  /** Where the broker listens for proxied clients, and the port it advertises to them (the proxy's). */
+  readonly proxiedPort: number;
+  readonly proxyPort: number;
 }
 
 /**
@@ -37,11 +46,17 @@ interface KafkaPorts {
 async function portsFor(dir: string): Promise<KafkaPorts> {
   const file = join(dir, 'ports.json');
   const saved = await readFile(file, 'utf8').then(
-    (text) => JSON.parse(text) as KafkaPorts,
+    (text) => JSON.parse(text) as Partial<KafkaPorts>,
     () => undefined,
   );
-  if (saved) return saved;
-  const ports = { port: await freePort(), controllerPort: await freePort() };
+  if (saved?.port && saved.controllerPort && saved.proxiedPort && saved.proxyPort) return saved as KafkaPorts;
+  // Broker listeners may change between starts (only the controller's address is fixed at format time).
+  const ports = {
+    port: saved?.port ?? (await freePort()),
+    controllerPort: saved?.controllerPort ?? (await freePort()),
+    proxiedPort: await freePort(),
+    proxyPort: await freePort(),
+  };
   await writeFile(file, JSON.stringify(ports));
   return ports;
 }
@@ -54,16 +69,17 @@ function clusterId(): string {
   }
 }
 
-function serverProperties(dir: string, port: number, controllerPort: number): string {
+function serverProperties(dir: string, ports: KafkaPorts): string {
+  const { port, controllerPort, proxiedPort, proxyPort } = ports;
   const props: Record<string, string | number> = {
     'process.roles': 'broker,controller',
     'node.id': 1,
     'controller.quorum.bootstrap.servers': `${LOOPBACK}:${controllerPort}`,
-    listeners: `PLAINTEXT://${LOOPBACK}:${port},CONTROLLER://${LOOPBACK}:${controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://${LOOPBACK}:${port}`,
+    listeners: `PLAINTEXT://${LOOPBACK}:${port},CONTROLLER://${LOOPBACK}:${controllerPort},PROXIED://${LOOPBACK}:${proxiedPort}`,
+    'advertised.listeners': `PLAINTEXT://${LOOPBACK}:${port},PROXIED://${LOOPBACK}:${proxyPort}`,
     'controller.listener.names': 'CONTROLLER',
     'inter.broker.listener.name': 'PLAINTEXT',
-    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,PROXIED:PLAINTEXT',
     'log.dirs': join(dir, 'data'),
     'auto.create.topics.enable': 'false',
     // A single node: internal topics with one replica, or consumer groups and transactions hang.
@@ -105,9 +121,10 @@ export async function startLocalKafka(config: Config, options: LocalKafkaOptions
   const prereq = kafkaPrerequisites(config);
   const dir = options.dir;
   await mkdir(dir, { recursive: true });
-  const { port, controllerPort } = await portsFor(dir);
+  const ports = await portsFor(dir);
+  const { port } = ports;
   const propsFile = join(dir, 'server.properties');
-  await writeFile(propsFile, serverProperties(dir, port, controllerPort));
+  await writeFile(propsFile, serverProperties(dir, ports));
   const logFile = join(dir, 'kafka.log');
   const jvm = [
     `-Xmx${config.kafkaHeapMb}m`,
@@ -150,6 +167,7 @@ export async function startLocalKafka(config: Config, options: LocalKafkaOptions
   return {
     brokers,
     port,
+    proxied: { brokers: `${LOOPBACK}:${ports.proxyPort}`, upstream: `${LOOPBACK}:${ports.proxiedPort}` },
     version: prereq.version,
     get process() {
       return broker;

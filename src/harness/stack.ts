@@ -10,7 +10,12 @@ import { type LocalPostgres, startLocalPostgres } from './postgres.ts';
 /** Plain data describing where the services listen: what tests receive through vitest's `provide`/`inject`. */
 export interface StackInfo {
   readonly dir: string;
-  readonly kafka?: { readonly brokers: string; readonly version: string };
+  readonly kafka?: {
+    readonly brokers: string;
+    readonly version: string;
+    /** The fault-injection listener (see `LocalKafka.proxied`). */
+    readonly proxied: { readonly brokers: string; readonly upstream: string };
+  };
   readonly minio?: {
     readonly endpoint: string;
     readonly accessKeyId: string;
@@ -91,7 +96,7 @@ export async function startLocalStack(config: Config, options: LocalStackOptions
 
   const info: StackInfo = {
     dir: options.dir,
-    ...(kafka && { kafka: { brokers: kafka.brokers, version: kafka.version } }),
+    ...(kafka && { kafka: { brokers: kafka.brokers, version: kafka.version, proxied: kafka.proxied } }),
     ...(minio && {
       minio: {
         endpoint: minio.endpoint,

@@ -1,5 +1,5 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { ReplayError } from '../errors/index.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -13,9 +13,50 @@ export interface HttpServiceOptions {
   readonly log: Logger;
   /** `/readyz` answers 200 only while this returns true (connected, consuming, flushes succeeding). */
   readonly ready: () => boolean;
-  /** Answer CORS preflights and add CORS headers (capture is called from pages on other origins). */
-  readonly cors?: boolean;
+  /**
+   * Answer CORS preflights and add CORS headers (capture is called from pages on other origins). `true` is
+   * `{origins: ['*']}`: any origin, without credentials.
+   */
+  readonly cors?: boolean | CorsOptions;
+  /** Connection limits and timeouts; each has a default (`defaultHttpLimits`). */
+  readonly limits?: HttpLimits;
 }
+
+export interface CorsOptions {
+  /**
+   * Which origins may call the service from a browser. `*`: any origin, answered `access-control-allow-origin: *`
+   * and never with credentials (a browser then sends no cookies and reads no credentialed answer). A listed origin
+   * (`https://app.example.com`, scheme, host and port exactly as the browser sends `Origin`) is reflected, with
+   * `access-control-allow-credentials: true`. The two combine: listed origins get credentials, others `*`. Without
+   * `*`, an origin not listed gets no CORS headers, so its pages cannot read the answers.
+   */
+  readonly origins: readonly string[];
+}
+
+/** Connection limits and timeouts of one HTTP server. */
+export interface HttpLimits {
+  /** Open connections at most; a connection beyond it is closed as it is accepted. 0 = no limit. */
+  readonly maxConnections?: number;
+  /**
+   * Longest wait for a request's headers: a connection that sends nothing, or only part of its headers, for this
+   * long is closed.
+   */
+  readonly headersTimeoutMs?: number;
+  /**
+   * Longest wait for a whole request, headers and body. A slower client (a large body trickling in) is answered
+   * 408 `request_timeout` and its connection closed.
+   */
+  readonly requestTimeoutMs?: number;
+  /** How long an idle keep-alive connection stays open after a response. */
+  readonly keepAliveTimeoutMs?: number;
+}
+
+export const defaultHttpLimits: Required<HttpLimits> = {
+  maxConnections: 0,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 120_000,
+  keepAliveTimeoutMs: 65_000,
+};
 
 export interface RunningHttpService {
   readonly server: Server;
@@ -30,9 +71,58 @@ const corsHeaders = {
   'access-control-max-age': '86400',
 };
 
+export interface CorsPolicy {
+  readonly any: boolean;
+  readonly listed: ReadonlySet<string>;
+}
+
+export function corsPolicy(cors: boolean | CorsOptions | undefined): CorsPolicy | undefined {
+  if (!cors) return undefined;
+  const origins = cors === true ? ['*'] : cors.origins;
+  return { any: origins.includes('*'), listed: new Set(origins.filter((o) => o !== '*')) };
+}
+
+/** The CORS headers of an answer to `origin` (the request's `Origin`, if any). */
+export function corsHeadersFor(policy: CorsPolicy, origin: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (policy.listed.size > 0) headers.vary = 'origin';
+  if (origin !== undefined && policy.listed.has(origin)) {
+    headers['access-control-allow-origin'] = origin;
+    headers['access-control-allow-credentials'] = 'true';
+  } else if (policy.any) {
+    headers['access-control-allow-origin'] = '*';
+  }
+  // posthog-js backs off by `Retry-After` (429, 503); a page on another origin may read it only if exposed.
+  if (headers['access-control-allow-origin']) headers['access-control-expose-headers'] = 'retry-after';
+  return headers;
+}
+
+/** Node's answers to a broken request, for the cases it answers at all (before any byte of a response went out). */
+function clientErrorResponse(code: string | undefined): string {
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    const body = JSON.stringify(
+      new ReplayError('request_timeout', 'the request did not arrive in time; the connection is closed').toJSON(),
+    );
+    return [
+      'HTTP/1.1 408 Request Timeout',
+      'content-type: application/json; charset=utf-8',
+      `content-length: ${Buffer.byteLength(body)}`,
+      'connection: close',
+      '',
+      body,
+    ].join('\r\n');
+  }
+  if (code === 'HPE_HEADER_OVERFLOW')
+    return 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n';
+  if (code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') return 'HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\n\r\n';
+  return 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
+}
+
 /**
  * An HTTP server with the parts every service shares: routing, the error catalogue at the edge, CORS, `/healthz`,
- * `/readyz`, `/metrics`, and request metrics by route and status.
+ * `/readyz`, `/metrics`, request metrics by route and status, and bounded connections: a connection limit, and
+ * timeouts for headers, for whole requests (a body trickling in is cut with 408 `request_timeout`) and for idle
+ * keep-alive connections.
  */
 export async function startHttpService(
   options: HttpServiceOptions,
@@ -71,39 +161,76 @@ export async function startHttpService(
       res.writeHead(200, { 'content-type': registry.contentType }).end(text);
     });
 
-  const server = createServer(async (req, res) => {
-    const started = process.hrtime.bigint();
-    const method = req.method ?? 'GET';
-    let route = 'unmatched';
-    if (options.cors) {
-      res.setHeader('access-control-allow-origin', req.headers.origin ?? '*');
-      res.setHeader('vary', 'origin');
-      if (req.headers.origin) res.setHeader('access-control-allow-credentials', 'true');
-    }
-    try {
-      const url = new URL(req.url ?? '/', 'http://localhost');
-      if (options.cors && method === 'OPTIONS') {
-        route = 'preflight';
-        res.writeHead(204, corsHeaders).end();
-      } else {
-        const matched = router.match(method, url.pathname);
-        route = matched.label;
-        await matched.handler({ req, res, url, params: matched.params });
+  const limits = { ...defaultHttpLimits, ...stripUndefined(options.limits ?? {}) };
+  const requestTimeout = limits.requestTimeoutMs;
+  const headersTimeout =
+    requestTimeout > 0 ? Math.min(limits.headersTimeoutMs, requestTimeout) : limits.headersTimeoutMs;
+  const shortest = Math.min(...[headersTimeout, requestTimeout].filter((t) => t > 0));
+  const cors = corsPolicy(options.cors);
+  /** The response in progress on each connection: a timeout answers only where none has started. */
+  const responding = new WeakMap<Socket, ServerResponse>();
+
+  const server = createServer(
+    {
+      headersTimeout,
+      requestTimeout,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // How often expired requests are looked for: the timeouts hold to within this.
+      connectionsCheckingInterval: Number.isFinite(shortest) ? Math.max(100, Math.min(1000, shortest / 4)) : 1000,
+    },
+    async (req, res) => {
+      const started = process.hrtime.bigint();
+      const method = req.method ?? 'GET';
+      let route = 'unmatched';
+      // The connection's wait-for-a-request timer (set on connect) ends here; the request timeout takes over.
+      req.socket.setTimeout(0);
+      responding.set(req.socket, res);
+      res.once('finish', () => {
+        if (responding.get(req.socket) === res) responding.delete(req.socket);
+      });
+      if (cors) {
+        for (const [name, value] of Object.entries(corsHeadersFor(cors, req.headers.origin)))
+          res.setHeader(name, value);
       }
-    } catch (error) {
-      const known =
-        error instanceof ReplayError ? error : new ReplayError('internal_error', 'internal error', { cause: error });
-      if (!(error instanceof ReplayError)) log.error('request failed', { route, error: (error as Error).stack });
-      errors.inc({ code: known.code });
-      if (!res.headersSent) sendError(res, known);
-      else res.destroy();
-    } finally {
-      requests.inc({ route, method, status: String(res.statusCode) });
-      duration.observe({ route }, Number(process.hrtime.bigint() - started) / 1e9);
+      try {
+        const url = new URL(req.url ?? '/', 'http://localhost');
+        if (options.cors && method === 'OPTIONS') {
+          route = 'preflight';
+          res.writeHead(204, corsHeaders).end();
+        } else {
+          const matched = router.match(method, url.pathname);
+          route = matched.label;
+          await matched.handler({ req, res, url, params: matched.params });
+        }
+      } catch (error) {
+        const known =
+          error instanceof ReplayError ? error : new ReplayError('internal_error', 'internal error', { cause: error });
+        if (!(error instanceof ReplayError)) log.error('request failed', { route, error: (error as Error).stack });
+        errors.inc({ code: known.code });
+        if (!res.headersSent) {
+          const hasBody = Number(req.headers['content-length']) > 0 || req.headers['transfer-encoding'] !== undefined;
+          if (hasBody && !req.complete) closeAfterAnswer(req, res);
+          sendError(res, known, log);
+        } else res.destroy();
+      } finally {
+        requests.inc({ route, method, status: String(res.statusCode) });
+        duration.observe({ route }, Number(process.hrtime.bigint() - started) / 1e9);
+      }
+    },
+  );
+  if (limits.maxConnections > 0) server.maxConnections = limits.maxConnections;
+  // A connection that sends no request at all is not covered by headersTimeout (that starts with the first byte):
+  // it gets the same time to begin, through the socket's idle timer (Node destroys the socket when it fires).
+  if (headersTimeout > 0) server.on('connection', (socket: Socket) => socket.setTimeout(headersTimeout));
+  // Node's own handling, except that a request timeout is answered with the catalogue's JSON error.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    const inFlight = responding.get(socket);
+    if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT' && !inFlight) errors.inc({ code: 'request_timeout' });
+    if (socket.writable && !inFlight?.headersSent && error.code !== 'ECONNRESET') {
+      socket.write(clientErrorResponse(error.code));
     }
+    socket.destroy(error);
   });
-  server.keepAliveTimeout = 65_000;
-  server.requestTimeout = 120_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(listen.port, listen.host, () => resolve());
@@ -119,4 +246,44 @@ export async function startHttpService(
         server.closeIdleConnections();
       }),
   };
+}
+
+/** How long a connection answered before its body was read keeps taking (and discarding) the rest of the body. */
+const LINGER_MS = 2000;
+/** Bodies up to this size (declared) are taken to their end after an early answer; larger ones are cut. */
+const LINGER_MAX_BYTES = 1024 * 1024;
+
+/**
+ * An error answered before the request's body was read to its end (a refused token, an over-budget or over-size
+ * body): the connection is closed rather than reused. Closing a socket with unread bytes in its receive buffer sends
+ * a reset, and a reset can make the client's kernel drop our answer before the client read it (it then sees a
+ * network error, not the 401/413/503). So for a body of ordinary size (a declared length up to `LINGER_MAX_BYTES`:
+ * every posthog-js upload but the rarest): half-close after the answer, discard whatever of the body still arrives,
+ * and destroy the socket when the client is done or after `LINGER_MS`, whichever comes first. A larger or undeclared
+ * body is not worth reading only to drop it: its connection is closed at once (Node's own `connection: close`
+ * handling), and such a client may see a reset instead of the answer.
+ */
+function closeAfterAnswer(req: IncomingMessage, res: ServerResponse): void {
+  res.setHeader('connection', 'close');
+  const declared = Number(req.headers['content-length']);
+  if (!(declared <= LINGER_MAX_BYTES)) return;
+  const socket = req.socket;
+  // Node ends a `connection: close` response with `socket.destroySoon()` (end, then destroy once written).
+  socket.destroySoon = () => {
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+    // Destroyed once both are true: the answer is written out, and the client has sent all of its body.
+    socket.end(() => {
+      if (req.complete) socket.destroy();
+    });
+    req.once('end', () => {
+      if (socket.writableFinished) socket.destroy();
+    });
+  };
+  req.resume(); // the rest of the body is read and dropped
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

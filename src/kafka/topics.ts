@@ -30,6 +30,7 @@ export const topicNames = {
   recordingsOverflow: 'session_recording_snapshot_item_overflow',
   recordingsDlq: 'session_recording_snapshot_item_events_dlq',
   replaySummaries: 'clickhouse_session_replay_events',
+  replaySummariesDlq: 'clickhouse_session_replay_events_dlq',
   userBehaviors: 'user_behaviors',
   userBehaviorsDlq: 'user_behaviors_dlq',
 } as const;
@@ -41,6 +42,7 @@ export function pipelineTopics(partitions: number): TopicSpec[] {
     topic(topicNames.recordingsOverflow, partitions, 3),
     topic(topicNames.recordingsDlq, 1, 14),
     topic(topicNames.replaySummaries, partitions, 3),
+    topic(topicNames.replaySummariesDlq, 1, 14),
     topic(topicNames.userBehaviors, partitions, 3),
     topic(topicNames.userBehaviorsDlq, 1, 14),
   ];

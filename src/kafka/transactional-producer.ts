@@ -22,6 +22,11 @@ export interface TransactionalProducerOptions {
   readonly maxTransactionBytes?: number;
   /** Called after every transaction with its outcome (metrics). */
   readonly onTransaction?: (outcome: { ok: boolean; records: number; bytes: number; durationMs: number }) => void;
+  /**
+   * Called once when another process took over the transactional id (`producer_fenced`): this producer is dead for
+   * good and the process must exit. Rebuilding it would fence the other process in turn, and so on forever.
+   */
+  readonly onFenced?: (error: ReplayError) => void;
 }
 
 /** Consumer offsets to commit inside a transaction (the next offset to read, per partition). */
@@ -40,6 +45,21 @@ interface Pending {
 function call(fn: (cb: (error: Kafka.LibrdKafkaError | null | undefined) => void) => void): Promise<void> {
   return new Promise((resolve, reject) => fn((error) => (error ? reject(error) : resolve())));
 }
+
+const FENCED_CODES: ReadonlySet<number> = new Set([
+  Kafka.CODES.ERRORS.ERR__FENCED,
+  Kafka.CODES.ERRORS.ERR_PRODUCER_FENCED,
+  Kafka.CODES.ERRORS.ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+  Kafka.CODES.ERRORS.ERR_INVALID_PRODUCER_EPOCH,
+]);
+
+function isFenced(error: unknown): boolean {
+  const e = error as Kafka.LibrdKafkaError | undefined;
+  return e !== undefined && (FENCED_CODES.has(e.code) || /fenced/i.test(e.message ?? ''));
+}
+
+/** How often, and how long at most, a commit whose outcome is unknown is retried before the producer is rebuilt. */
+const COMMIT_RETRIES = 5;
 
 /**
  * All-or-nothing sends through Kafka transactions with group commit: every `send` waiting while a transaction is
@@ -87,11 +107,23 @@ export class TransactionalProducer {
     });
   }
 
-  /** Finishes queued sends (bounded by the commit timeout), then disconnects. */
+  /**
+   * Finishes queued sends and any transaction in flight, bounded (twice the commit timeout: a commit may be retried),
+   * then disconnects. What is still queued at the deadline is rejected with `kafka_unavailable`.
+   */
   async close(): Promise<void> {
-    while (this.queue.length > 0 || this.committing) await new Promise((resolve) => setTimeout(resolve, 10));
+    const deadline = Date.now() + 2 * this.commitTimeoutMs;
+    while ((this.queue.length > 0 || this.committing) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     this.closed = true;
-    await this.recovering;
+    for (const pending of this.queue.splice(0)) {
+      pending.reject(new ReplayError('kafka_unavailable', 'the producer is closing; retry later'));
+    }
+    await Promise.race([
+      this.chain.then(() => this.recovering),
+      new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now()))),
+    ]);
     await this.disconnect(this.producer);
     this.producer = undefined;
   }
@@ -145,11 +177,21 @@ export class TransactionalProducer {
     }
   }
 
+  /**
+   * One transaction. Its failures are classified (DESIGN §3.5): fenced → `producer_fenced` (fatal, no rebuild);
+   * failed before the commit, or aborted → `kafka_unavailable` (nothing of it is visible); the commit itself timed out
+   * or lost its reply → retried while librdkafka says it is retriable (a retried commit is how librdkafka resolves an
+   * unknown outcome), and if still unresolved the producer is rebuilt (its successor's `initTransactions` completes or
+   * aborts the old transaction) and `kafka_commit_unknown` tells the caller to read back what became of it before
+   * sending anything again.
+   */
   private async transact(records: readonly ProducedRecord[], offsets?: ConsumerOffsets): Promise<void> {
     const producer = this.producer;
     if (!producer) throw new ReplayError('kafka_unavailable', 'Kafka is unavailable; retry later');
     const started = Date.now();
     const bytes = records.reduce((sum, r) => sum + r.value.length, 0);
+    const report = (ok: boolean) =>
+      this.options.onTransaction?.({ ok, records: records.length, bytes, durationMs: Date.now() - started });
     try {
       await call((cb) => producer.beginTransaction(cb));
       for (const record of records) await this.produce(producer, record);
@@ -158,14 +200,70 @@ export class TransactionalProducer {
           producer.sendOffsetsToTransaction([...offsets.offsets], offsets.consumer, this.commitTimeoutMs, cb),
         );
       }
-      await call((cb) => producer.commitTransaction(this.commitTimeoutMs, cb));
-      this.options.onTransaction?.({ ok: true, records: records.length, bytes, durationMs: Date.now() - started });
     } catch (error) {
-      this.options.onTransaction?.({ ok: false, records: records.length, bytes, durationMs: Date.now() - started });
-      this.options.log.warn('transaction failed; rebuilding the producer', { error: (error as Error).message });
-      this.recover(producer);
-      throw new ReplayError('kafka_unavailable', 'Kafka did not commit the transaction; retry later', { cause: error });
+      report(false);
+      throw await this.failed(producer, error, 'before its commit');
     }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await call((cb) => producer.commitTransaction(this.commitTimeoutMs, cb));
+        report(true);
+        return;
+      } catch (error) {
+        const e = error as Kafka.LibrdKafkaError;
+        if (!isFenced(error) && e.isRetriable && attempt < COMMIT_RETRIES) {
+          this.options.log.warn('transaction commit outcome unknown; retrying the commit', {
+            attempt,
+            error: e.message,
+          });
+          await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
+          continue;
+        }
+        report(false);
+        if (isFenced(error) || e.isTxnRequiresAbort) throw await this.failed(producer, error, 'at its commit');
+        this.options.log.warn('transaction commit unresolved; rebuilding the producer to settle it', {
+          error: e.message,
+        });
+        this.recover(producer);
+        throw new ReplayError('kafka_commit_unknown', 'the transaction commit did not answer; read back its outcome', {
+          cause: error,
+        });
+      }
+    }
+  }
+
+  /**
+   * The error for a transaction that did not commit: a fenced producer is reported and never rebuilt; an abortable
+   * one is aborted (and stays usable); anything else rebuilds the producer.
+   */
+  private async failed(producer: Kafka.Producer, error: unknown, when: string): Promise<ReplayError> {
+    const e = error as Kafka.LibrdKafkaError;
+    if (isFenced(error)) {
+      const fenced = new ReplayError(
+        'producer_fenced',
+        `transactional id "${this.options.transactionalId}" was taken over by another process; this one stops`,
+        { cause: error },
+      );
+      this.closed = true;
+      this.producer = undefined;
+      this.options.onFenced?.(fenced);
+      return fenced;
+    }
+    if (e.isTxnRequiresAbort) {
+      try {
+        await call((cb) => producer.abortTransaction(this.commitTimeoutMs, cb));
+        this.options.log.warn(`transaction failed ${when} and was aborted`, { error: e.message });
+        return new ReplayError('kafka_unavailable', 'Kafka did not commit the transaction; retry later', {
+          cause: error,
+        });
+      } catch (abortError) {
+        this.options.log.warn('abort failed; rebuilding the producer', { error: String(abortError) });
+      }
+    } else {
+      this.options.log.warn(`transaction failed ${when}; rebuilding the producer`, { error: e?.message });
+    }
+    this.recover(producer);
+    return new ReplayError('kafka_unavailable', 'Kafka did not commit the transaction; retry later', { cause: error });
   }
 
   private async produce(producer: Kafka.Producer, record: ProducedRecord): Promise<void> {
@@ -209,6 +307,7 @@ export class TransactionalProducer {
   }
 
   private async createProducer(): Promise<Kafka.Producer> {
+    if (this.closed) throw new ReplayError('kafka_unavailable', 'the producer is closed');
     const producer = new Kafka.Producer(
       {
         'metadata.broker.list': this.options.brokers,

@@ -30,9 +30,12 @@ export function mergeIntervals(intervals: readonly ActiveInterval[]): ActiveInte
   return merged;
 }
 
-/** Total active time: the sum of interval lengths, where an isolated active event counts 1 ms. */
+/**
+ * Total active time: the sum of interval lengths, where an isolated active event counts 1 ms. Rounded to whole
+ * milliseconds (timestamps may be fractional; the column is an Int64), so block shares still add up exactly.
+ */
 export function activeMilliseconds(intervals: readonly ActiveInterval[]): number {
   let total = 0;
   for (const [start, end] of intervals) total += Math.max(1, end - start);
-  return total;
+  return Math.round(total);
 }

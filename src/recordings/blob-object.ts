@@ -1,5 +1,6 @@
 import { constants, crc32, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { decompressLz4Frames } from '../codec/lz4-frames.ts';
+import { ReplayError } from '../errors/index.ts';
 import type { ActiveInterval } from './activity.ts';
 import type { RetentionClass } from './message-codec.ts';
 
@@ -70,8 +71,6 @@ export interface ObjectFooter {
   readonly blocks: readonly BlockEntry[];
 }
 
-export class ObjectFormatError extends Error {}
-
 /** The trailer and footer bytes that close an object whose blocks end at `blocksEnd`. */
 export function encodeFooter(footer: ObjectFooter): Buffer {
   const json = Buffer.from(JSON.stringify(footer), 'utf8');
@@ -88,24 +87,27 @@ export function decodeTrailer(
   objectSize: number,
 ): { footerStart: number; footerLength: number; crc: number } {
   if (trailer.length !== TRAILER_BYTES || trailer.compare(OBJECT_MAGIC, 0, 8, 8, 16) !== 0) {
-    throw new ObjectFormatError('not a replay blob object (trailer magic missing)');
+    throw new ReplayError('object_corrupt', 'not a replay blob object (trailer magic missing)');
   }
   const footerLength = trailer.readUInt32BE(0);
   const footerStart = objectSize - TRAILER_BYTES - footerLength;
-  if (footerStart < 0) throw new ObjectFormatError(`footer length ${footerLength} exceeds the object`);
+  if (footerStart < 0) throw new ReplayError('object_corrupt', `footer length ${footerLength} exceeds the object`);
   return { footerStart, footerLength, crc: trailer.readUInt32BE(4) };
 }
 
 export function decodeFooter(bytes: Buffer, expectedCrc: number): ObjectFooter {
-  if (crc32(bytes) !== expectedCrc) throw new ObjectFormatError('footer checksum mismatch');
+  if (crc32(bytes) !== expectedCrc) throw new ReplayError('object_corrupt', 'footer checksum mismatch');
   let footer: ObjectFooter;
   try {
     footer = JSON.parse(bytes.toString('utf8')) as ObjectFooter;
   } catch {
-    throw new ObjectFormatError('footer is not JSON');
+    throw new ReplayError('object_corrupt', 'footer is not JSON');
   }
   if (footer.version !== OBJECT_FORMAT_VERSION) {
-    throw new ObjectFormatError(`object format version ${footer.version}, this build reads ${OBJECT_FORMAT_VERSION}`);
+    throw new ReplayError(
+      'object_corrupt',
+      `object format version ${footer.version}, this build reads ${OBJECT_FORMAT_VERSION}`,
+    );
   }
   return footer;
 }
@@ -130,10 +132,10 @@ export function decodeBlock(bytes: Buffer, codec: BlockCodec): Buffer {
     try {
       return zstdDecompressSync(bytes);
     } catch (error) {
-      throw new ObjectFormatError(`corrupt zstd block: ${(error as Error).message}`);
+      throw new ReplayError('block_corrupt', `corrupt zstd block: ${(error as Error).message}`);
     }
   }
-  throw new ObjectFormatError(`unknown block codec ${codec as string}`);
+  throw new ReplayError('block_corrupt', `unknown block codec ${codec as string}`);
 }
 
 const LZ4_FRAME_MAGIC = 0x184d2204;
@@ -144,5 +146,5 @@ export function blockCodecOf(bytes: Buffer): BlockCodec {
   const magic = bytes.length >= 4 ? bytes.readUInt32LE(0) : 0;
   if (magic === LZ4_FRAME_MAGIC) return 'lz4-frame';
   if (magic === ZSTD_FRAME_MAGIC) return 'zstd';
-  throw new ObjectFormatError('block starts with neither an LZ4 nor a zstd frame');
+  throw new ReplayError('block_corrupt', 'block starts with neither an LZ4 nor a zstd frame');
 }

@@ -1,6 +1,16 @@
 import { crc32 } from 'node:zlib';
+import { ReplayError } from '../errors/index.ts';
 import type { ActiveInterval } from './activity.ts';
-import type { EventsSummary } from './summary.ts';
+import {
+  isCount,
+  isTimestamp,
+  MAX_DISTINCT_ID_LENGTH,
+  MAX_LIBRARY_LENGTH,
+  MAX_REQUEST_ID_LENGTH,
+  MAX_WINDOWS_PER_SESSION,
+} from './bounds.ts';
+import { SESSION_ID_PATTERN } from './rrweb.ts';
+import { type EventsSummary, MAX_URL_LENGTH, MAX_URLS_PER_SUMMARY } from './summary.ts';
 
 /**
  * The recordings-topic message (DESIGN §3.2), capture → consumer:
@@ -46,22 +56,6 @@ export interface RecordingMessageHeader extends EventsSummary {
   readonly payloadCodec: 'lz4-frame';
 }
 
-export type MessageDecodeErrorCode =
-  | 'message_truncated'
-  | 'message_bad_magic'
-  | 'message_unsupported_version'
-  | 'message_header_corrupt'
-  | 'message_header_invalid';
-
-/** Why bytes are not a recordings message; `code` is the DLQ reason. */
-export class MessageDecodeError extends Error {
-  readonly code: MessageDecodeErrorCode;
-  constructor(code: MessageDecodeErrorCode, detail: string) {
-    super(detail);
-    this.code = code;
-  }
-}
-
 export interface DecodedRecordingMessage {
   readonly header: RecordingMessageHeader;
   /** The LZ4 frame, a view into the input buffer (no copy). */
@@ -88,54 +82,56 @@ export function hasMessageMagic(bytes: Buffer): boolean {
 }
 
 export function decodeRecordingMessage(bytes: Buffer): DecodedRecordingMessage {
-  if (bytes.length < PREFIX_BYTES) throw new MessageDecodeError('message_truncated', `only ${bytes.length} bytes`);
-  if (!hasMessageMagic(bytes)) throw new MessageDecodeError('message_bad_magic', 'does not start with "RPLM"');
+  if (bytes.length < PREFIX_BYTES) throw new ReplayError('message_truncated', `only ${bytes.length} bytes`);
+  if (!hasMessageMagic(bytes)) throw new ReplayError('message_bad_magic', 'does not start with "RPLM"');
   if (bytes[4] !== MESSAGE_VERSION) {
-    throw new MessageDecodeError(
-      'message_unsupported_version',
-      `version ${bytes[4]}, this build reads ${MESSAGE_VERSION}`,
-    );
+    throw new ReplayError('message_unsupported_version', `version ${bytes[4]}, this build reads ${MESSAGE_VERSION}`);
   }
   const headerLength = bytes.readUInt32BE(6);
   if (headerLength > MAX_HEADER_BYTES) {
-    throw new MessageDecodeError('message_header_corrupt', `header length ${headerLength} exceeds ${MAX_HEADER_BYTES}`);
+    throw new ReplayError('message_header_corrupt', `header length ${headerLength} exceeds ${MAX_HEADER_BYTES}`);
   }
   const payloadStart = PREFIX_BYTES + headerLength + CRC_BYTES;
   if (bytes.length < payloadStart) {
-    throw new MessageDecodeError('message_truncated', `header needs ${payloadStart} bytes, got ${bytes.length}`);
+    throw new ReplayError('message_truncated', `header needs ${payloadStart} bytes, got ${bytes.length}`);
   }
   const json = bytes.subarray(PREFIX_BYTES, PREFIX_BYTES + headerLength);
   if (crc32(json) !== bytes.readUInt32BE(PREFIX_BYTES + headerLength)) {
-    throw new MessageDecodeError('message_header_corrupt', 'header checksum mismatch');
+    throw new ReplayError('message_header_corrupt', 'header checksum mismatch');
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(json.toString('utf8'));
   } catch {
-    throw new MessageDecodeError('message_header_corrupt', 'header is not JSON');
+    throw new ReplayError('message_header_corrupt', 'header is not JSON');
   }
   const problem = headerProblem(parsed);
-  if (problem) throw new MessageDecodeError('message_header_invalid', problem);
-  if (bytes.length === payloadStart) throw new MessageDecodeError('message_truncated', 'no payload');
+  if (problem) throw new ReplayError('message_header_invalid', problem);
+  if (bytes.length === payloadStart) throw new ReplayError('message_truncated', 'no payload');
   return { header: parsed as RecordingMessageHeader, payload: bytes.subarray(payloadStart) };
 }
 
-const isCount = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-const isTime = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v > 0;
-const isText = (v: unknown) => typeof v === 'string';
+const isTime = isTimestamp;
+const textUpTo = (max: number) => (v: unknown) => typeof v === 'string' && v.length <= max;
+const isWindowId = (v: unknown) => v === '' || (typeof v === 'string' && SESSION_ID_PATTERN.test(v));
 const isInterval = (v: unknown) => Array.isArray(v) && v.length === 2 && isTime(v[0]) && isTime(v[1]) && v[0] <= v[1];
 
+/**
+ * Every header field and its bound (DESIGN §3.5.1): the same bounds capture enforces, checked again because a
+ * message may come from an older producer or another client. A field out of bounds makes the message poison
+ * (`message_header_invalid`), never a failure later in a date conversion or a ClickHouse insert.
+ */
 const headerChecks: Record<keyof RecordingMessageHeader, (v: unknown) => boolean> = {
   teamId: (v) => isCount(v) && (v as number) > 0,
-  sessionId: (v) => isText(v) && (v as string).length > 0,
-  distinctId: isText,
-  windowIds: (v) => Array.isArray(v) && v.every(isText),
+  sessionId: (v) => typeof v === 'string' && SESSION_ID_PATTERN.test(v),
+  distinctId: textUpTo(MAX_DISTINCT_ID_LENGTH),
+  windowIds: (v) => Array.isArray(v) && v.length <= MAX_WINDOWS_PER_SESSION && v.every(isWindowId),
   snapshotSource: (v) => v === 'web' || v === 'mobile',
-  snapshotLibrary: isText,
+  snapshotLibrary: textUpTo(MAX_LIBRARY_LENGTH),
   retention: (v) => retentionClasses.includes(v as RetentionClass),
   rawBytes: isCount,
   capturedAt: isTime,
-  requestId: isText,
+  requestId: textUpTo(MAX_REQUEST_ID_LENGTH),
   part: isCount,
   parts: (v) => isCount(v) && (v as number) > 0,
   payloadCodec: (v) => v === 'lz4-frame',
@@ -148,9 +144,9 @@ const headerChecks: Record<keyof RecordingMessageHeader, (v: unknown) => boolean
   consoleLogCount: isCount,
   consoleWarnCount: isCount,
   consoleErrorCount: isCount,
-  firstUrl: (v) => v === null || isText(v),
+  firstUrl: (v) => v === null || textUpTo(MAX_URL_LENGTH)(v),
   firstUrlTimestamp: (v) => v === null || isTime(v),
-  urls: (v) => Array.isArray(v) && v.every(isText),
+  urls: (v) => Array.isArray(v) && v.length <= MAX_URLS_PER_SUMMARY && v.every(textUpTo(MAX_URL_LENGTH)),
   activeIntervals: (v) => Array.isArray(v) && (v as ActiveInterval[]).every(isInterval),
 };
 

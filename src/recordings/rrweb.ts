@@ -1,3 +1,6 @@
+import type { ErrorCode } from '../errors/index.ts';
+import { timestampProblem } from './bounds.ts';
+
 /** The parts of rrweb's event model the pipeline reads. Everything else in an event is carried through untouched. */
 export const EventType = { FullSnapshot: 2, IncrementalSnapshot: 3, Meta: 4, Custom: 5, Plugin: 6 } as const;
 
@@ -23,16 +26,19 @@ export interface RrwebEvent {
   readonly [key: string]: unknown;
 }
 
-export function isRrwebEvent(value: unknown): value is RrwebEvent {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+/**
+ * Why a value is not an rrweb event the pipeline can carry (a catalogue code: `invalid_event`, `invalid_timestamp`,
+ * `timestamp_out_of_range`), or undefined when it is one.
+ */
+export function rrwebEventProblem(value: unknown): ErrorCode | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'invalid_event';
   const event = value as { type?: unknown; timestamp?: unknown };
-  return (
-    typeof event.type === 'number' &&
-    Number.isInteger(event.type) &&
-    typeof event.timestamp === 'number' &&
-    Number.isFinite(event.timestamp) &&
-    event.timestamp > 0
-  );
+  if (typeof event.type !== 'number' || !Number.isSafeInteger(event.type) || event.type < 0) return 'invalid_event';
+  return timestampProblem(event.timestamp);
+}
+
+export function isRrwebEvent(value: unknown): value is RrwebEvent {
+  return rrwebEventProblem(value) === undefined;
 }
 
 /** Session and window ids go into Kafka keys, S3 block lists, SQL and API paths: only this shape is accepted. */

@@ -1,5 +1,9 @@
+import { ReplayError } from '../errors/index.ts';
 import type { BlockEntry } from './blob-object.ts';
+import { isCount, MAX_DISTINCT_ID_LENGTH, MAX_LIBRARY_LENGTH } from './bounds.ts';
 import type { RetentionClass } from './message-codec.ts';
+import { SESSION_ID_PATTERN } from './rrweb.ts';
+import { MAX_URL_LENGTH, MAX_URLS_PER_SUMMARY } from './summary.ts';
 
 export const retentionDays: Record<RetentionClass, number> = { '30d': 30, '90d': 90, '1y': 365, '5y': 1825 };
 
@@ -35,11 +39,71 @@ export interface SummaryRow {
   readonly source_offsets: string;
 }
 
+/** A timestamp (ms, possibly fractional) as ClickHouse reads DateTime64(3) from JSON; '' when it is not a date. */
 export function clickhouseTime(ms: number): string {
-  return new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? '' : date.toISOString().replace('T', ' ').replace('Z', '');
 }
 
+/** Inside DateTime64(3)'s range and after the epoch, as `clickhouseTime` writes it. */
+const TIME_PATTERN = /^(19[7-9]\d|2[0-2]\d\d)-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}$/;
+const MAX_BLOCK_URL_LENGTH = 4096;
+const MAX_SOURCE_OFFSETS_LENGTH = 4096;
+const retentionDayValues: ReadonlySet<number> = new Set(Object.values(retentionDays));
+
+const isTime = (v: unknown) => typeof v === 'string' && TIME_PATTERN.test(v);
+const textUpTo = (max: number) => (v: unknown) => typeof v === 'string' && v.length <= max;
+
+const rowChecks: Record<keyof SummaryRow, (v: unknown) => boolean> = {
+  team_id: (v) => isCount(v) && v > 0,
+  session_id: (v) => typeof v === 'string' && SESSION_ID_PATTERN.test(v),
+  distinct_id: textUpTo(MAX_DISTINCT_ID_LENGTH),
+  first_timestamp: isTime,
+  last_timestamp: isTime,
+  block_url: (v) => typeof v === 'string' && v.length > 0 && v.length <= MAX_BLOCK_URL_LENGTH,
+  first_url: (v) => v === null || textUpTo(MAX_URL_LENGTH)(v),
+  first_url_timestamp: (v) => v === null || isTime(v),
+  urls: (v) => Array.isArray(v) && v.length <= MAX_URLS_PER_SUMMARY && v.every(textUpTo(MAX_URL_LENGTH)),
+  click_count: isCount,
+  keypress_count: isCount,
+  mouse_activity_count: isCount,
+  active_milliseconds: isCount,
+  console_log_count: isCount,
+  console_warn_count: isCount,
+  console_error_count: isCount,
+  size: isCount,
+  event_count: isCount,
+  message_count: isCount,
+  snapshot_source: (v) => v === 'web' || v === 'mobile',
+  snapshot_library: textUpTo(MAX_LIBRARY_LENGTH),
+  retention_period_days: (v) => retentionDayValues.has(v as number),
+  source_offsets: textUpTo(MAX_SOURCE_OFFSETS_LENGTH),
+};
+
+/**
+ * Why a value is not a summary row `session_replay_events` takes as it is (a field missing, of the wrong type, or out
+ * of the column's range), or undefined. The blob consumer checks every row it builds before its object is uploaded;
+ * the ClickHouse sink checks every row it reads.
+ */
+export function summaryRowProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not a JSON object';
+  const row = value as Record<string, unknown>;
+  for (const [key, check] of Object.entries(rowChecks)) {
+    if (!check(row[key])) return `field ${key} is missing or out of bounds`;
+  }
+  if ((row.first_timestamp as string) > (row.last_timestamp as string)) return 'first_timestamp > last_timestamp';
+  return undefined;
+}
+
+/** The summary row of a block; throws `summary_row_invalid` when the block's values break a column's bounds. */
 export function summaryRow(entry: BlockEntry, blockUrl: string, retention: RetentionClass): SummaryRow {
+  const row = blockRow(entry, blockUrl, retention);
+  const problem = summaryRowProblem(row);
+  if (problem) throw new ReplayError('summary_row_invalid', `session ${entry.sessionId}: ${problem}`);
+  return row;
+}
+
+function blockRow(entry: BlockEntry, blockUrl: string, retention: RetentionClass): SummaryRow {
   return {
     team_id: entry.teamId,
     session_id: entry.sessionId,

@@ -3,20 +3,22 @@ import { mkdirSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import type Kafka from 'node-rdkafka';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { decompressLz4Frames, scanLz4Frames } from '../codec/lz4-frames.ts';
 import { backoffDelay, sleep } from '../consumer/backoff.ts';
-import { deadLetterRecord } from '../consumer/dead-letter.ts';
+import { deadLetterRecord, quarantinedSessionRecord } from '../consumer/dead-letter.ts';
 import { type ConsumerHandle, type PartitionRef, partitionKey, type Sink } from '../consumer/sink.ts';
+import { asReplayError, ReplayError } from '../errors/index.ts';
 import type { ProducedRecord, TransactionalProducer } from '../kafka/transactional-producer.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { BlockCodec } from '../recordings/blob-object.ts';
 import {
   decodeRecordingMessage,
   hasMessageMagic,
-  MessageDecodeError,
+  type RecordingMessageHeader,
   type RetentionClass,
 } from '../recordings/message-codec.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
-import { frameLegacyMessage, LegacyMessageError } from './legacy-message.ts';
+import { frameLegacyMessage } from './legacy-message.ts';
 import { SessionActivity } from './session-activity.ts';
 import { SessionBatch } from './session-batch.ts';
 import { type WrittenObjects, writeObjects } from './write-objects.ts';
@@ -37,6 +39,8 @@ export interface BlobSinkOptions {
   readonly flushMaxRawBytes: number;
   /** Flush early below this much free disk in the spool directory; pause fetching below half of it. */
   readonly minFreeDiskBytes: number;
+  /** A flush still uploading or committing after this long turns `/readyz` not ready (default 60 s). */
+  readonly flushDeadlineMs?: number;
   /** Retention class for envelope-less (parse path) messages, which carry none. */
   readonly legacyRetention: RetentionClass;
   /** Written into object footers: who made the object. */
@@ -50,7 +54,12 @@ export interface BlobSinkOptions {
 /**
  * The replay blob sink: spools each session's frames, flushes one object per retention class, then commits the
  * summary rows together with the consumer offsets in one Kafka transaction. Consuming continues while a flush
- * uploads; fetching pauses when the next batch is full before the flush is done.
+ * uploads; fetching pauses when the next batch is full before the flush is done, and when the spool disk runs low.
+ *
+ * Every message is checked when it is taken (envelope, header bounds, payload frames), so what the spool holds can
+ * always be written; a message that fails a check is poison and goes to the DLQ in the same transaction as its
+ * offset. A full disk (ENOSPC, or free space below half of `minFreeDiskBytes`) is `disk_full`: the message is not
+ * taken, and the framework offers it again after a backoff, once a flush has freed the spool.
  */
 export class BlobSink implements Sink {
   private readonly options: BlobSinkOptions;
@@ -61,9 +70,14 @@ export class BlobSink implements Sink {
   private consumer!: ConsumerHandle;
   private batch!: SessionBatch;
   private flushing: Promise<void> | undefined;
+  private flushingBatch: SessionBatch | undefined;
+  private flushStartedAt = 0;
   private downstreamFailing = false;
+  private failed = false;
   private freeDisk = Number.POSITIVE_INFINITY;
   private lastDiskCheck = 0;
+  /** Bytes an append needed when it met ENOSPC: intake waits until twice that much is free again. */
+  private diskFullNeed = 0;
 
   constructor(options: BlobSinkOptions) {
     this.options = options;
@@ -78,32 +92,73 @@ export class BlobSink implements Sink {
     this.batch = this.newBatch();
   }
 
-  async handle(messages: readonly Kafka.Message[]): Promise<void> {
-    const batch = this.batch;
-    for (const message of messages) {
-      const epoch = this.epochs.get(`${message.topic}:${message.partition}`) ?? 0;
-      batch.consumed(message.topic, message.partition, message.offset, epoch);
-      const value = message.value;
-      try {
-        if (!value || value.length === 0) throw new MessageDecodeError('message_truncated', 'empty message');
-        const { header, payload } = hasMessageMagic(value)
-          ? decodeRecordingMessage(value)
-          : frameLegacyMessage(value, {
-              retention: this.options.legacyRetention,
-              capturedAt: message.timestamp ?? Date.now(),
-            });
-        batch.add(message.topic, message.partition, message.offset, header, payload);
-        this.metrics.rawBytes.inc(header.rawBytes);
-      } catch (error) {
-        if (!(error instanceof MessageDecodeError || error instanceof LegacyMessageError)) throw error;
-        batch.deadLetter(
-          message.topic,
-          message.partition,
-          deadLetterRecord(this.options.dlqTopic, message, error.code, error.message),
-        );
-        this.metrics.deadLetters.inc({ reason: error.code });
-      }
+  take(message: Kafka.Message): void {
+    const value = message.value;
+    if (!value || value.length === 0) throw new ReplayError('message_truncated', 'empty message');
+    const { header, payload } = hasMessageMagic(value)
+      ? decodeRecordingMessage(value)
+      : frameLegacyMessage(value, {
+          retention: this.options.legacyRetention,
+          capturedAt: message.timestamp ?? Date.now(),
+        });
+    const spooled = this.spooledBytes(header, payload);
+    this.checkDisk();
+    if (this.diskLow()) {
+      throw new ReplayError('disk_full', `spool disk has ${this.freeDisk} bytes free; waiting for a flush`);
     }
+    const batch = this.batch;
+    try {
+      batch.add(message.topic, message.partition, message.offset, header, spooled);
+    } catch (error) {
+      const known = asReplayError(error);
+      if (known.code === 'disk_full') {
+        this.diskFullNeed = spooled.length;
+        this.lastDiskCheck = 0;
+      }
+      throw known;
+    }
+    // Recorded only once the message is in the spool: an offset never moves past data the batch does not hold.
+    batch.consumed(message.topic, message.partition, message.offset, this.epochOf(message));
+    this.metrics.rawBytes.inc(header.rawBytes);
+  }
+
+  quarantine(message: Kafka.Message, error: ReplayError): void {
+    this.batch.deadLetter(message.topic, message.partition, deadLetterRecord(this.options.dlqTopic, message, error));
+    this.batch.consumed(message.topic, message.partition, message.offset, this.epochOf(message));
+    this.metrics.deadLetters.inc({ reason: error.code });
+  }
+
+  async settle(partitions: readonly PartitionRef[]): Promise<void> {
+    const batch = this.flushingBatch;
+    if (batch && partitions.some((p) => batch.partitions.has(partitionKey(p)))) await this.flushing;
+  }
+
+  private epochOf(message: Kafka.Message): number {
+    return this.epochs.get(`${message.topic}:${message.partition}`) ?? 0;
+  }
+
+  /**
+   * What the spool keeps of a message: its LZ4 frames as they came (checked frame by frame, not decoded: the fast
+   * path), or for the zstd codec the JSONL they decode to (decoded once here, so damage is caught per message).
+   */
+  private spooledBytes(header: RecordingMessageHeader, payload: Buffer): Buffer {
+    if (this.options.codec !== 'zstd') {
+      scanLz4Frames(payload);
+      return payload;
+    }
+    const jsonl = decompressLz4Frames(payload);
+    if (jsonl.length !== header.rawBytes) {
+      throw new ReplayError(
+        'payload_corrupt',
+        `payload holds ${jsonl.length} bytes, its header says ${header.rawBytes}`,
+      );
+    }
+    return jsonl;
+  }
+
+  private diskLow(): boolean {
+    if (this.diskFullNeed > 0) return true;
+    return this.options.minFreeDiskBytes > 0 && this.freeDisk < this.options.minFreeDiskBytes / 2;
   }
 
   async tick(): Promise<void> {
@@ -115,7 +170,7 @@ export class BlobSink implements Sink {
     const reason =
       this.batch.rawBytes >= this.options.flushMaxRawBytes
         ? 'size'
-        : this.freeDisk < this.options.minFreeDiskBytes
+        : this.freeDisk < this.options.minFreeDiskBytes || this.diskFullNeed > 0
           ? 'disk'
           : age >= this.options.flushIntervalMs
             ? 'age'
@@ -125,11 +180,14 @@ export class BlobSink implements Sink {
 
   backpressure(): boolean {
     const full = this.batch.rawBytes >= this.options.flushMaxRawBytes;
-    return (full && this.flushing !== undefined) || this.freeDisk < this.options.minFreeDiskBytes / 2;
+    return (full && this.flushing !== undefined) || this.diskLow();
   }
 
+  /** Downstream works, and no flush has been running past its deadline (a hung upload is reported, not hidden). */
   healthy(): boolean {
-    return !this.downstreamFailing;
+    const overdue =
+      this.flushing !== undefined && Date.now() - this.flushStartedAt > (this.options.flushDeadlineMs ?? 60_000);
+    return !this.downstreamFailing && !overdue && !this.failed;
   }
 
   revoked(partitions: readonly PartitionRef[]): void {
@@ -141,7 +199,7 @@ export class BlobSink implements Sink {
 
   async drain(): Promise<void> {
     await this.flushing;
-    if (!this.batch.empty) {
+    if (!this.batch.empty && !this.failed) {
       this.startFlush('shutdown');
       await this.flushing;
     }
@@ -158,15 +216,21 @@ export class BlobSink implements Sink {
     const stats = statfsSync(this.options.spoolDir);
     this.freeDisk = stats.bavail * stats.bsize;
     this.metrics.freeDisk.set(this.freeDisk);
+    // After ENOSPC, intake resumes once the append that failed fits twice over (so one message does not flap it).
+    if (this.diskFullNeed > 0 && this.freeDisk > 2 * this.diskFullNeed) this.diskFullNeed = 0;
   }
 
   private startFlush(reason: string): void {
     const batch = this.batch;
     this.batch = this.newBatch();
     this.metrics.flushing.set(1);
+    this.flushingBatch = batch;
+    this.flushStartedAt = Date.now();
     this.flushing = this.flush(batch, reason).finally(() => {
       this.flushing = undefined;
+      this.flushingBatch = undefined;
       this.metrics.flushing.set(0);
+      this.lastDiskCheck = 0; // the spool was just freed
     });
   }
 
@@ -179,12 +243,16 @@ export class BlobSink implements Sink {
     );
   }
 
-  /** Upload (retried until it succeeds), then commit rows + offsets (retried until it succeeds or nothing is left). */
+  /**
+   * Upload (retried until it succeeds), then commit rows + DLQ records + offsets (retried until it succeeds or nothing
+   * is left). A commit whose outcome is unknown is resolved before anything is sent again: once the producer is ready
+   * again, the group's committed offsets say whether the transaction made it.
+   */
   private async flush(batch: SessionBatch, reason: string): Promise<void> {
     const started = performance.now();
     const log = this.options.log;
     let written: WrittenObjects | undefined;
-    for (let attempt = 0; !written; attempt++) {
+    for (let attempt = 0; !written && !this.failed; attempt++) {
       if (this.committable(batch).size === 0) break;
       try {
         const uploadStarted = performance.now();
@@ -198,19 +266,37 @@ export class BlobSink implements Sink {
         });
         this.metrics.uploadSeconds.observe((performance.now() - uploadStarted) / 1000);
       } catch (error) {
+        const known = asReplayError(error);
+        if (known.errorClass === 'fatal') return this.fatal(known);
         this.downstreamFailing = true;
         this.metrics.uploadErrors.inc();
         const delay = backoffDelay(attempt);
-        log.warn('object upload failed; retrying', { attempt, retryInMs: Math.round(delay), error: String(error) });
+        log.warn('object upload failed; retrying', {
+          attempt,
+          code: known.code,
+          retryInMs: Math.round(delay),
+          error: known.message,
+        });
         await sleep(delay);
       }
     }
 
     if (written) {
+      for (const { session, stored, error } of written.quarantined) {
+        const partition = `${session.topic}:${session.partition}`;
+        batch.deadLetter(
+          session.topic,
+          session.partition,
+          quarantinedSessionRecord(this.options.dlqTopic, batch.kafkaRange(session), session, stored, error),
+        );
+        this.metrics.deadLetters.inc({ reason: error.code });
+        log.warn('session quarantined at flush', { partition, session: session.sessionId, code: error.code });
+      }
       log.debug('objects written; committing', { objects: written.objects.map((o) => o.key).join(',') });
       if (this.options.faultDelayBeforeCommitMs) await sleep(this.options.faultDelayBeforeCommitMs);
     }
-    for (let attempt = 0; written; attempt++) {
+    let verify = false;
+    for (let attempt = 0; written && !this.failed; attempt++) {
       const committable = this.committable(batch);
       const rows = written.rows.filter((r) => committable.has(r.partition));
       const records: ProducedRecord[] = [
@@ -229,7 +315,20 @@ export class BlobSink implements Sink {
         break;
       }
       try {
-        await this.options.producer.transaction(records, { offsets, consumer: this.consumer.kafkaConsumer });
+        if (verify) {
+          if (!this.options.producer.ready) throw new ReplayError('kafka_unavailable', 'producer still recovering');
+          verify = false;
+          if (await this.alreadyCommitted(offsets)) {
+            this.metrics.commitsResolved.inc({ outcome: 'committed' });
+            log.info('flush outcome resolved: its transaction had committed', { partitions: offsets.length });
+          } else {
+            this.metrics.commitsResolved.inc({ outcome: 'not_committed' });
+            log.info('flush outcome resolved: its transaction had not committed; sending it again');
+            await this.options.producer.transaction(records, { offsets, consumer: this.consumer.kafkaConsumer });
+          }
+        } else {
+          await this.options.producer.transaction(records, { offsets, consumer: this.consumer.kafkaConsumer });
+        }
         for (const a of written.activity) {
           if (committable.has(a.partition)) this.activity.commit(a.sessionKey, a.merged, a.total);
         }
@@ -251,11 +350,15 @@ export class BlobSink implements Sink {
         });
         break;
       } catch (error) {
+        const known = asReplayError(error);
+        if (known.errorClass === 'fatal') return this.fatal(known);
+        if (known.code === 'kafka_commit_unknown') verify = true;
         this.downstreamFailing = true;
         this.metrics.commitErrors.inc();
         const delay = backoffDelay(attempt);
         log.warn('summary commit failed; the objects stay, retrying the transaction', {
           attempt,
+          code: known.code,
           retryInMs: Math.round(delay),
           error: String((error as Error).cause ?? error),
         });
@@ -263,6 +366,19 @@ export class BlobSink implements Sink {
       }
     }
     batch.spool.discard();
+  }
+
+  /** True when the group's committed offsets already cover `offsets` (the transaction that carried them committed). */
+  private async alreadyCommitted(offsets: readonly (PartitionRef & { offset: number })[]): Promise<boolean> {
+    const committed = await this.consumer.committed(offsets);
+    const at = new Map(committed.map((c) => [partitionKey(c), c.offset]));
+    return offsets.every((o) => (at.get(partitionKey(o)) ?? -1) >= o.offset);
+  }
+
+  /** Fenced (another instance took over): nothing more is written; the consumer stops and the process exits. */
+  private fatal(error: ReplayError): void {
+    this.failed = true;
+    this.consumer.fail(error);
   }
 }
 
@@ -316,6 +432,12 @@ function createBlobSinkMetrics(registry: Registry) {
     commitErrors: new Counter({
       name: 'blob_commit_errors_total',
       help: 'Failed summary+offset transactions (each retried).',
+      registers,
+    }),
+    commitsResolved: new Counter({
+      name: 'blob_commit_outcomes_resolved_total',
+      help: 'Transactions whose commit outcome was unknown, resolved from the group offsets before anything was re-sent.',
+      labelNames: ['outcome'],
       registers,
     }),
     objects: new Counter({ name: 'blob_objects_total', help: 'Objects written.', registers }),

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { decompressLz4Frames } from '../codec/lz4-frames.ts';
+import { asReplayError, type ReplayError } from '../errors/index.ts';
 import type { ActiveInterval } from '../recordings/activity.ts';
 import {
   type BlockCodec,
@@ -25,6 +25,8 @@ export interface WrittenObjects {
     readonly merged: ActiveInterval[];
     readonly total: number;
   }[];
+  /** Sessions whose block or row could not be built (poison): left out of the objects, for the DLQ. */
+  readonly quarantined: { readonly session: SessionBuffer; readonly stored: Buffer; readonly error: ReplayError }[];
 }
 
 /** `{prefix}/{retention}/{yyyy}/{mm}/{dd}/{epochMillis}-{random}` (DESIGN §3.3): lifecycle rules expire prefixes. */
@@ -34,7 +36,7 @@ export function objectKey(prefix: string, retention: RetentionClass, now: number
   return `${prefix}/${retention}/${yyyy}/${mm}/${dd}/${now}-${randomBytes(6).toString('hex')}`;
 }
 
-/** Copies one session's frames out of the spool, in spool order (= offset order). */
+/** Copies one session's spooled bytes out of the spool, in spool order (= offset order). */
 function sessionBytes(batch: SessionBatch, session: SessionBuffer): Buffer {
   let total = 0;
   for (let i = 1; i < session.extents.length; i += 2) total += session.extents[i]!;
@@ -49,7 +51,9 @@ function sessionBytes(batch: SessionBatch, session: SessionBuffer): Buffer {
 
 /**
  * The flush's storage half: one object per retention class holding every session of the batch as a block, closed
- * by a footer index. Blocks are the frames capture produced, concatenated (`lz4-frame`), or recompressed (`zstd`).
+ * by a footer index. Blocks are the frames capture produced, concatenated (`lz4-frame`), or the JSONL the spool holds
+ * compressed with zstd (`zstd`). Each session's block and summary row are built and checked before its bytes go out,
+ * so a session that cannot be encoded (poison) is left out and reported in `quarantined`, and the rest is written.
  */
 export async function writeObjects(options: {
   readonly batch: SessionBatch;
@@ -69,7 +73,7 @@ export async function writeObjects(options: {
     else byRetention.set(session.retention, [session]);
   }
 
-  const result: WrittenObjects = { objects: [], rows: [], activity: [] };
+  const result: WrittenObjects = { objects: [], rows: [], activity: [], quarantined: [] };
   for (const [retention, sessions] of byRetention) {
     sessions.sort(
       (a, b) => a.teamId - b.teamId || (a.sessionId < b.sessionId ? -1 : a.sessionId > b.sessionId ? 1 : 0),
@@ -77,62 +81,91 @@ export async function writeObjects(options: {
     const key = objectKey(options.prefix, retention, now);
     const writer = store.newObject(key);
     const blocks: BlockEntry[] = [];
+    const written: SessionBuffer[] = [];
     let position = 0;
     try {
       for (const session of sessions) {
-        const frames = sessionBytes(batch, session);
-        const bytes = codec === 'zstd' ? zstdBlock(decompressLz4Frames(frames)) : frames;
-        await writer.write(bytes);
-        // Activity is keyed by partition too, so a revocation can forget exactly the partition's sessions.
+        const stored = sessionBytes(batch, session);
         const partition = `${session.topic}:${session.partition}`;
+        // Activity is keyed by partition too, so a revocation can forget exactly the partition's sessions.
         const activityKey = `${partition}/${session.key}`;
-        const { share, merged, total } = activity.preview(activityKey, session.summary.activeIntervals);
-        result.activity.push({ partition, sessionKey: activityKey, merged, total });
-        const s = session.summary;
-        blocks.push({
-          teamId: session.teamId,
-          sessionId: session.sessionId,
-          distinctId: session.distinctId,
-          start: position,
-          end: position + bytes.length - 1,
-          codec,
-          snapshotSource: session.snapshotSource,
-          snapshotLibrary: session.snapshotLibrary,
-          windowIds: session.windowIds,
-          firstTimestamp: s.firstTimestamp,
-          lastTimestamp: s.lastTimestamp,
-          eventCount: s.eventCount,
-          messageCount: session.messageCount,
-          rawBytes: session.rawBytes,
-          clickCount: s.clickCount,
-          keypressCount: s.keypressCount,
-          mouseActivityCount: s.mouseActivityCount,
-          consoleLogCount: s.consoleLogCount,
-          consoleWarnCount: s.consoleWarnCount,
-          consoleErrorCount: s.consoleErrorCount,
-          activeMilliseconds: share,
-          activeIntervals: s.activeIntervals,
-          firstUrl: s.firstUrl,
-          firstUrlTimestamp: s.firstUrlTimestamp,
-          urls: s.urls,
-          kafka: [batch.kafkaRange(session)],
-        });
+        let bytes: Buffer;
+        let block: BlockEntry;
+        let preview: ReturnType<SessionActivity['preview']>;
+        try {
+          bytes = codec === 'zstd' ? zstdBlock(stored) : stored;
+          preview = activity.preview(activityKey, session.summary.activeIntervals);
+          block = blockEntry(session, batch, codec, position, bytes.length, preview.share);
+          summaryRow(block, 'check://', retention); // throws summary_row_invalid before anything is written
+        } catch (error) {
+          const known = asReplayError(error);
+          if (known.errorClass !== 'poison') throw known;
+          result.quarantined.push({ session, stored, error: known });
+          continue;
+        }
+        await writer.write(bytes);
+        result.activity.push({ partition, sessionKey: activityKey, merged: preview.merged, total: preview.total });
+        blocks.push(block);
+        written.push(session);
         position += bytes.length;
+      }
+      if (blocks.length === 0) {
+        await writer.abort(); // every session of this class was quarantined: no object
+        continue;
       }
       await writer.write(
         encodeFooter({ version: OBJECT_FORMAT_VERSION, createdAt: now, retention, writer: options.writer, blocks }),
       );
-      const written = await writer.finish();
-      result.objects.push({ key, bytes: written.bytes, blocks: blocks.length });
+      const finished = await writer.finish();
+      result.objects.push({ key, bytes: finished.bytes, blocks: blocks.length });
     } catch (error) {
       await writer.abort();
       throw error;
     }
     for (const [i, block] of blocks.entries()) {
-      const session = sessions[i]!;
+      const session = written[i]!;
       const url = `${store.urlOf(key)}?range=bytes=${block.start}-${block.end}`;
       result.rows.push({ partition: `${session.topic}:${session.partition}`, row: summaryRow(block, url, retention) });
     }
   }
   return result;
+}
+
+function blockEntry(
+  session: SessionBuffer,
+  batch: SessionBatch,
+  codec: BlockCodec,
+  start: number,
+  length: number,
+  activeMilliseconds: number,
+): BlockEntry {
+  const s = session.summary;
+  return {
+    teamId: session.teamId,
+    sessionId: session.sessionId,
+    distinctId: session.distinctId,
+    start,
+    end: start + length - 1,
+    codec,
+    snapshotSource: session.snapshotSource,
+    snapshotLibrary: session.snapshotLibrary,
+    windowIds: session.windowIds,
+    firstTimestamp: s.firstTimestamp,
+    lastTimestamp: s.lastTimestamp,
+    eventCount: s.eventCount,
+    messageCount: session.messageCount,
+    rawBytes: session.rawBytes,
+    clickCount: s.clickCount,
+    keypressCount: s.keypressCount,
+    mouseActivityCount: s.mouseActivityCount,
+    consoleLogCount: s.consoleLogCount,
+    consoleWarnCount: s.consoleWarnCount,
+    consoleErrorCount: s.consoleErrorCount,
+    activeMilliseconds,
+    activeIntervals: s.activeIntervals,
+    firstUrl: s.firstUrl,
+    firstUrlTimestamp: s.firstUrlTimestamp,
+    urls: s.urls,
+    kafka: [batch.kafkaRange(session)],
+  };
 }

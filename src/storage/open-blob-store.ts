@@ -10,6 +10,8 @@ export function openBlobStore(config: Config): BlobStore {
     bucket: config.s3Bucket,
     region: config.s3Region,
     forcePathStyle: config.s3ForcePathStyle,
+    connectTimeoutMs: config.s3ConnectTimeoutMs,
+    requestTimeoutMs: config.s3RequestTimeoutMs,
     ...(config.s3Endpoint ? { endpoint: config.s3Endpoint } : {}),
     ...(config.s3AccessKeyId
       ? { credentials: { accessKeyId: config.s3AccessKeyId, secretAccessKey: config.s3SecretAccessKey } }

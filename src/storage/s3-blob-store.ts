@@ -28,6 +28,13 @@ export interface S3BlobStoreOptions {
   readonly partSize?: number;
   /** SDK-level attempts per request before an error surfaces (default 3). */
   readonly maxAttempts?: number;
+  /** Longest a connection may take to open (default 3 s). */
+  readonly connectTimeoutMs?: number;
+  /**
+   * Longest one request may take (default 30 s): an endpoint that accepts and never answers (black-holed, hung) fails
+   * the request instead of holding a flush or a read forever.
+   */
+  readonly requestTimeoutMs?: number;
 }
 
 function isMissing(error: unknown): boolean {
@@ -53,6 +60,12 @@ export class S3BlobStore implements BlobStore {
       // every uploaded byte costs CPU on the hot path and is not required by S3.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
+      requestHandler: {
+        connectionTimeout: options.connectTimeoutMs ?? 3000,
+        requestTimeout: options.requestTimeoutMs ?? 30_000,
+        // Without this the SDK only logs a warning when the timeout passes and goes on waiting.
+        throwOnRequestTimeout: true,
+      },
       ...(options.endpoint ? { endpoint: options.endpoint } : {}),
       ...(options.credentials ? { credentials: options.credentials } : {}),
     });

@@ -32,6 +32,24 @@ export async function freshBucketStore(): Promise<S3BlobStore> {
   return store;
 }
 
+/** The bucket of `direct` reached through `endpoint` (a fault proxy in front of MinIO), one SDK attempt per request. */
+export function storeVia(
+  direct: S3BlobStore,
+  endpoint: string,
+  options: Partial<ConstructorParameters<typeof S3BlobStore>[0]> = {},
+): S3BlobStore {
+  const minio = inject('stack').minio!;
+  return new S3BlobStore({
+    bucket: direct.bucket,
+    endpoint,
+    region: minio.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: minio.accessKeyId, secretAccessKey: minio.secretAccessKey },
+    maxAttempts: 1,
+    ...options,
+  });
+}
+
 export async function startTestBlobConsumer(options: {
   brokers: string;
   topic: string;
@@ -110,12 +128,18 @@ export async function blockEvents(store: BlobStore, row: SummaryRow, codec: Bloc
     .map((line) => JSON.parse(line) as [string, Record<string, unknown>]);
 }
 
-/** Committed rows of one team from the summary topic (deduplicated by block address: re-reads return the same row). */
-export function teamRows(messages: { value: Buffer | null }[], teamId: number): SummaryRow[] {
+/**
+ * Committed rows of one team from the summary topic. A message read twice (two reads of the topic) counts once, keyed
+ * by its partition and offset; a row committed twice (two messages) counts twice, so exactly-once checks see it.
+ */
+export function teamRows(
+  messages: { value: Buffer | null; partition: number; offset: number }[],
+  teamId: number,
+): SummaryRow[] {
   const rows = new Map<string, SummaryRow>();
   for (const m of messages) {
     const row = JSON.parse(m.value!.toString()) as SummaryRow;
-    if (row.team_id === teamId) rows.set(row.block_url, row);
+    if (row.team_id === teamId) rows.set(`${m.partition}:${m.offset}`, row);
   }
   return [...rows.values()];
 }

@@ -43,6 +43,9 @@ export async function waitForSession(
   throw new Error(`session ${sessionId} did not reach the API in time; last answer ${JSON.stringify(last)}`);
 }
 
+/** The player page once it has played, failed or found nothing to play. */
+export const playerSettled = 'body:is([data-state="playing"], [data-state="failed"], [data-state="empty"])';
+
 /**
  * Opens the player page on one session, jumps to the end of the replay and reads the replayed page's DOM: what the
  * user typed (as rrweb replays the input's value) and the status line the click changed.
@@ -51,9 +54,9 @@ export async function playToEnd(browser: Browser, playerUrl: string, teamId: num
   const page = await browser.newPage();
   const separator = playerUrl.includes('#') ? '&' : '#';
   await page.goto(`${playerUrl}${separator}team=${teamId}&session=${sessionId}`);
-  await page.waitForFunction("['playing', 'failed', 'empty'].includes(document.body.dataset.state)", undefined, {
-    timeout: 30_000,
-  });
+  // A locator, not a string predicate: Playwright polls string predicates with eval, which the player's
+  // Content-Security-Policy refuses (no 'unsafe-eval').
+  await page.locator(playerSettled).waitFor({ state: 'attached', timeout: 30_000 });
   const state = await page.evaluate('document.body.dataset.state');
   const pageStatus = await page.evaluate("document.getElementById('status').textContent");
   if (state !== 'playing') throw new Error(`player ended in state ${state}: ${pageStatus}`);

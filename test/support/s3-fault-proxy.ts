@@ -3,14 +3,22 @@ import type { AddressInfo } from 'node:net';
 import { LOOPBACK } from '../../src/harness/ports.ts';
 
 /**
- * An HTTP proxy in front of the real MinIO that can be switched to answer every request with S3's 503 SlowDown:
- * an S3 outage, injected on the wire, with the real server behind it untouched.
+ * An HTTP proxy in front of the real MinIO that can be switched to answer every request with S3's 503 SlowDown (an
+ * S3 outage), or to black-hole them (accept, read, never answer: a hung endpoint), injected on the wire with the real
+ * server behind it untouched.
  */
 export async function startS3FaultProxy(target: string) {
   const upstream = new URL(target);
   let failing = false;
+  let blackhole = false;
   let failed = 0;
+  let swallowed = 0;
   const server: Server = createServer((req, res) => {
+    if (blackhole) {
+      swallowed++;
+      req.resume(); // read the request, answer nothing; the socket stays open until the client gives up
+      return;
+    }
     if (failing) {
       failed++;
       req.resume();
@@ -35,9 +43,19 @@ export async function startS3FaultProxy(target: string) {
     setFailing(value: boolean) {
       failing = value;
     },
+    setBlackhole(value: boolean) {
+      blackhole = value;
+    },
     get failedRequests() {
       return failed;
     },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    get swallowedRequests() {
+      return swallowed;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }

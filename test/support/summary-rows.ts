@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { buildRecordingMessages } from '../../src/capture/build-messages.ts';
 import { decodeRecordingMessage } from '../../src/recordings/message-codec.ts';
@@ -7,62 +8,81 @@ import { SessionBatch } from '../../src/replay/session-batch.ts';
 import { writeObjects } from '../../src/replay/write-objects.ts';
 import type { BlobStore } from '../../src/storage/blob-store.ts';
 import { FsBlobStore } from '../../src/storage/fs-blob-store.ts';
+import type { Team } from '../../src/teams/team-store.ts';
 import { syntheticSession } from './expected-summary.ts';
 
 const base = Date.UTC(2026, 10, 18, 9, 0, 0);
 
 /**
- * Summary rows as the live path makes them: sessions spread over three flushes (one object each), activity carried
+ * Writes objects as the live path does: one flush (one object per retention class) per entry of `flushes`, each
+ * holding the given sessions' events, with activity carried across blocks. Returns the summary rows.
+ */
+export async function writeFlushes(options: {
+  readonly dir: string;
+  readonly team: Team;
+  readonly store: BlobStore;
+  readonly flushes: readonly (readonly { readonly sessionId: string; readonly events: readonly unknown[] }[])[];
+  /** The flush time of flush `i` (object keys and footers). */
+  readonly now: (flush: number) => number;
+}): Promise<SummaryRow[]> {
+  const activity = new SessionActivity();
+  const rows: SummaryRow[] = [];
+  let offset = 0;
+  for (const [flush, sessions] of options.flushes.entries()) {
+    const batch = new SessionBatch(options.dir, `flush-${randomUUID()}`);
+    for (const { sessionId, events } of sessions) {
+      for (const m of buildRecordingMessages(
+        {
+          team: options.team,
+          sessionId,
+          distinctId: 'u',
+          snapshotSource: 'web',
+          snapshotLibrary: 'web',
+          events: events.map((event) => ({ windowId: 'w', event: event as never })),
+        },
+        { maxMessageBytes: 1 << 20, requestId: 'r', capturedAt: options.now(flush) },
+      )) {
+        const { header, payload } = decodeRecordingMessage(m.value);
+        batch.add('t', 0, offset, header, payload);
+        batch.consumed('t', 0, offset++, 0);
+      }
+    }
+    const written = await writeObjects({
+      batch,
+      store: options.store,
+      prefix: 'rec',
+      codec: 'lz4-frame',
+      writer: 'w',
+      activity,
+      now: options.now(flush),
+    });
+    for (const a of written.activity) activity.commit(a.sessionKey, a.merged, a.total);
+    rows.push(...written.rows.map((r) => r.row));
+    batch.spool.discard();
+  }
+  return rows;
+}
+
+/**
+ * Summary rows as the live path makes them: 12 sessions spread over three flushes (one object each), activity carried
  * across blocks. Objects go to `store` (default: a filesystem store under `dir`).
  */
 export async function liveRows(dir: string, teamId: number, store: BlobStore = new FsBlobStore(join(dir, 'blobs'))) {
-  const team = {
+  const team: Team = {
     id: teamId,
     name: 't',
     apiToken: 'x',
     sessionRecordingEnabled: true,
-    retention: '90d' as const,
+    retention: '90d',
     consoleLogCaptureEnabled: true,
   };
   const sessions = Array.from({ length: 12 }, (_, i) => ({
     id: `session-${i}`,
     events: syntheticSession(300 + i, base + i * 3_600_000, 90),
   }));
-  const activity = new SessionActivity();
-  const rows: SummaryRow[] = [];
-  let offset = 0;
-  for (let flush = 0; flush < 3; flush++) {
-    const batch = new SessionBatch(dir, `b${flush}`);
-    for (const s of sessions) {
-      const chunk = s.events.slice(flush * 31, (flush + 1) * 31);
-      for (const m of buildRecordingMessages(
-        {
-          team,
-          sessionId: s.id,
-          distinctId: 'u',
-          snapshotSource: 'web',
-          snapshotLibrary: 'web',
-          events: chunk.map((event) => ({ windowId: 'w', event: event as never })),
-        },
-        { maxMessageBytes: 1 << 20, requestId: 'r', capturedAt: base },
-      )) {
-        const { header, payload } = decodeRecordingMessage(m.value);
-        batch.consumed('t', 0, offset, 0);
-        batch.add('t', 0, offset++, header, payload);
-      }
-    }
-    const written = await writeObjects({
-      batch,
-      store,
-      prefix: 'rec',
-      codec: 'lz4-frame',
-      writer: 'w',
-      activity,
-      now: base,
-    });
-    for (const a of written.activity) activity.commit(a.sessionKey, a.merged, a.total);
-    rows.push(...written.rows.map((r) => r.row));
-    batch.spool.discard();
-  }
+  const flushes = [0, 1, 2].map((flush) =>
+    sessions.map((s) => ({ sessionId: s.id, events: s.events.slice(flush * 31, (flush + 1) * 31) })),
+  );
+  const rows = await writeFlushes({ dir, team, store, flushes, now: () => base });
   return { sessions, rows };
 }

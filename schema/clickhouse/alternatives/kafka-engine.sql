@@ -110,6 +110,7 @@ SELECT
     toUInt8(0) AS is_deleted,
     now64(3) AS _inserted_at,
     toInt32(k._partition) AS _kafka_partition,
-    toInt64(k._offset) AS _kafka_offset
+    toInt64(k._offset) AS _kafka_offset,
+    k._topic AS _kafka_topic
 FROM session_replay_events_kafka AS k
 WHERE length(k._error) = 0;

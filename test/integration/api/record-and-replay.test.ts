@@ -1,26 +1,20 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ClickHouseClient } from '@clickhouse/client';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ApiKeyStore } from '../../../src/api/api-keys.ts';
-import { runApi } from '../../../src/cli/api-command.ts';
-import { runSink } from '../../../src/cli/sink-command.ts';
-import { openClickHouse } from '../../../src/clickhouse/client.ts';
-import { migrateClickHouse } from '../../../src/clickhouse/migrations.ts';
 import { loadConfig } from '../../../src/config/index.ts';
 import { demoPageHtml, serveHtml } from '../../../src/dev/demo-page.ts';
 import { launchChromium } from '../../../src/harness/chromium.ts';
 import { topicNames } from '../../../src/kafka/topics.ts';
-import { createLogger } from '../../../src/logging/logger.ts';
-import { openPostgres, type SqlDatabase } from '../../../src/postgres/database.ts';
+import type { SqlDatabase } from '../../../src/postgres/database.ts';
 import { freshBucketStore, startTestBlobConsumer } from '../../support/blob-consumer.ts';
 import { startTestCapture, type TestCapture } from '../../support/capture.ts';
+import { startSinkAndApi } from '../../support/pipeline.ts';
 import { playToEnd, recordDemoSession, waitForSession } from '../../support/replay-flow.ts';
 
 const stack = inject('stack');
@@ -50,7 +44,6 @@ describe('record in Chromium, play back from the API', () => {
     let dir: string;
     let capture: TestCapture;
     let db: SqlDatabase;
-    let clickhouse: ClickHouseClient;
     let page: { url: string; server: Server };
     let apiUrl: string;
     const stops: (() => Promise<unknown>)[] = [];
@@ -63,27 +56,13 @@ describe('record in Chromium, play back from the API', () => {
       const store = await freshBucketStore();
       const consumer = await startTestBlobConsumer({ brokers, topic: topicNames.recordings, store });
       stops.push(() => consumer.stop());
-      clickhouse = openClickHouse({ kind: 'chdb', path: join(dir, 'db') });
-      await migrateClickHouse(clickhouse);
-      const config = loadConfig({
-        HOME: '/nonexistent',
-        SINK_GROUP_ID: `sink-${randomUUID()}`,
-        SINK_PORT: '0',
-        SINK_INSERT_INTERVAL_MS: '300',
-        API_PORT: '0',
-      });
-      const sink = await runSink(config, createLogger('warn', 'sink'), { brokers, clickhouse });
-      stops.push(() => sink.stop());
-      db = await openPostgres({ kind: 'postgres', url: stack.postgres!.url });
-      const api = await runApi(config, createLogger('warn', 'api'), { db, clickhouse, store });
-      stops.push(() => api.stop());
-      apiUrl = api.service.url;
+      const read = await startSinkAndApi({ brokers, postgresUrl: stack.postgres!.url, store, dir });
+      stops.push(() => read.stop());
+      ({ db, apiUrl } = read);
     });
     afterAll(async () => {
       for (const stop of stops.reverse()) await stop();
       page?.server.close();
-      await clickhouse?.close();
-      await db?.close();
       await rm(dir, { recursive: true, force: true });
     });
 
@@ -111,8 +90,8 @@ describe('record in Chromium, play back from the API', () => {
       await rm(dataDir, { recursive: true, force: true });
     });
 
-    /** Starts `replay dev` and reads the URLs it prints. */
-    async function startDev() {
+    /** Starts `replay dev` (with `env` on top of the test defaults) and reads the URLs it prints. */
+    async function startDev(env: Record<string, string> = {}) {
       const process_ = spawn('setpriv', ['--pdeathsig', 'KILL', process.execPath, 'bin/replay.ts', 'dev'], {
         env: {
           ...process.env,
@@ -122,6 +101,7 @@ describe('record in Chromium, play back from the API', () => {
           API_PORT: '0',
           BLOB_FLUSH_INTERVAL_MS: '1000',
           LOG_LEVEL: 'warn',
+          ...env,
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -147,6 +127,8 @@ describe('record in Chromium, play back from the API', () => {
         demo: field('demo page'),
         player: field('player'),
         apiUrl: field('player').replace(/\/player#.*/, ''),
+        capture: field('capture'),
+        stdout,
         key: /#key=(rpk_\S+)/.exec(stdout)![1]!,
         teamId: Number(/\/api\/projects\/(\d+)\//.exec(stdout)![1]),
         stderr: () => stderr,
@@ -170,11 +152,21 @@ describe('record in Chromium, play back from the API', () => {
       expectReplayShowsTheUser(await playToEnd(browser, first.player, first.teamId, sessionId));
       await stopDev(first);
 
-      const second = await startDev();
+      // The second run also routes every session to the overflow topic (the smallest per-session byte budget):
+      // dev's overflow blob consumer must make such a session playable too.
+      const second = await startDev({ CAPTURE_SESSION_BYTES_PER_SECOND: '1024', CAPTURE_SESSION_BURST_BYTES: '1024' });
       expect(second.key).toBe(first.key);
+      expect(second.stdout).toContain(`overflow    ${topicNames.recordingsOverflow}`);
       const again = await waitForSession(second.apiUrl, second.key, second.teamId, sessionId, typed.length, 5_000);
       expect(again).toEqual(summary);
+      const hot = await recordDemoSession(browser, second.demo, typed);
+      await waitForSession(second.apiUrl, second.key, second.teamId, hot, typed.length).catch((error: Error) => {
+        throw new Error(`${error.message}\nreplay dev stderr:\n${second.stderr().slice(-3000)}`);
+      });
+      expectReplayShowsTheUser(await playToEnd(browser, second.player, second.teamId, hot));
+      const metrics = await (await fetch(`${second.capture}/metrics`)).text();
+      expect(Number(/^capture_overflow_routed_total(?:\{[^}]*\})? (\S+)$/m.exec(metrics)?.[1])).toBeGreaterThan(0);
       await stopDev(second);
-    }, 300_000);
+    }, 420_000);
   });
 });

@@ -27,9 +27,18 @@ describe('capture rejects bad input with a status and a stable code, and writes 
   });
   afterAll(() => capture?.stop());
 
-  const cases: [string, () => Promise<[Buffer, Record<string, string>?, string?]>, number, string][] = [
+  const cases: [string, () => Promise<[Buffer, Record<string, string>?, string?, string?]>, number, string][] = [
     ['empty body', async () => [Buffer.alloc(0)], 400, 'empty_body'],
-    ['invalid JSON', async () => [Buffer.from('[{"event": "$snapshot", ')], 400, 'invalid_json'],
+    // The token is authenticated before the body is parsed (DESIGN §3.5.1): what no token opens is refused for that.
+    [
+      'invalid JSON',
+      async () => [
+        Buffer.from(`[{"event": "$snapshot", "properties": {"token":"${team.apiToken}", "$snapshot_data": [`),
+      ],
+      400,
+      'invalid_json',
+    ],
+    ['invalid JSON without a token', async () => [Buffer.from('[{"event": "$snapshot", ')], 401, 'missing_token'],
     [
       'a gzip header over garbage',
       async () => [Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0]), Buffer.alloc(64, 7)])],
@@ -47,6 +56,29 @@ describe('capture rejects bad input with a status and a stable code, and writes 
     [
       'an unknown token',
       async () => [json(snapshotBody('phc_unknown', session(), sampleRrwebEvents()))],
+      401,
+      'invalid_token',
+    ],
+    [
+      'an unknown token, gzip',
+      async () => [gzipSync(json(snapshotBody('phc_unknown', session(), sampleRrwebEvents())))],
+      401,
+      'invalid_token',
+    ],
+    [
+      'a token over 200 characters',
+      async () => [json(snapshotBody(`phc_${'x'.repeat(300)}`, session(), sampleRrwebEvents()))],
+      401,
+      'invalid_token',
+    ],
+    [
+      'an unknown token in the query string (the body is not read)',
+      async () => [
+        json(snapshotBody(team.apiToken, session(), sampleRrwebEvents())),
+        {},
+        'POST',
+        '?token=phc_unknown_in_query',
+      ],
       401,
       'invalid_token',
     ],
@@ -74,11 +106,31 @@ describe('capture rejects bad input with a status and a stable code, and writes 
       400,
       'invalid_session_id',
     ],
+    // An event that breaks an input bound is dropped alone (capture-drops.test.ts); when it is the request's only
+    // event, nothing is left and the request fails with its code.
     [
-      'an event without a timestamp',
+      'an event without a timestamp, alone',
       async () => [json(snapshotBody(team.apiToken, session(), [{ type: 3, data: {} }]))],
       400,
+      'invalid_timestamp',
+    ],
+    [
+      'an event without a type, alone',
+      async () => [json(snapshotBody(team.apiToken, session(), [{ timestamp: Date.now(), data: {} }]))],
+      400,
       'invalid_event',
+    ],
+    [
+      'a timestamp past DateTime64 (9e15), alone',
+      async () => [json(snapshotBody(team.apiToken, session(), [{ type: 3, timestamp: 9e15, data: {} }]))],
+      400,
+      'timestamp_out_of_range',
+    ],
+    [
+      'a distinct_id over 200 characters',
+      async () => [json(snapshotBody(team.apiToken, session(), sampleRrwebEvents(), { distinct_id: 'd'.repeat(201) }))],
+      400,
+      'distinct_id_too_long',
     ],
     [
       'no $snapshot events at all',
@@ -104,8 +156,13 @@ describe('capture rejects bad input with a status and a stable code, and writes 
   it.each(cases.map(([name, build, status, code]) => ({ name, build, status, code })))(
     '$name → $status $code',
     async ({ build, status, code }) => {
-      const [body, headers, method] = await build();
-      const answer = await postRaw(`${capture.url}/s/`, body, { 'content-type': 'text/plain', ...headers }, method);
+      const [body, headers, method, query = ''] = await build();
+      const answer = await postRaw(
+        `${capture.url}/s/${query}`,
+        body,
+        { 'content-type': 'text/plain', ...headers },
+        method,
+      );
       expect(answer.status).toBe(status);
       expect(answer.body).toMatchObject({ code, type: expect.any(String), detail: expect.any(String) });
     },

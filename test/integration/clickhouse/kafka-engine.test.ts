@@ -136,7 +136,7 @@ describe('Kafka engine alternative to the sink (schema/clickhouse/alternatives/k
       if (m.key?.toString() !== 'bad') lastRow.set(m.partition, Math.max(lastRow.get(m.partition) ?? -1, m.offset));
     }
     for (const partition of [0, 1, 2]) {
-      expect(await insertedUpTo(clickhouse, partition)).toBe(lastRow.get(partition) ?? -1);
+      expect(await insertedUpTo(clickhouse, topic, partition)).toBe(lastRow.get(partition) ?? -1);
     }
 
     const viaEngine = await mergedView();

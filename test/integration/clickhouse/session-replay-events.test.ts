@@ -182,25 +182,34 @@ describe('session_replay_events on the ClickHouse engine (chDB)', () => {
     expect(sortBlocks(await mergedView())).toEqual(live);
   });
 
-  it('knows how far the sink got in each partition from the kafka_position projection, not a table scan', async () => {
+  it('knows how far the sink got in each topic partition from the kafka_topic_position projection, not a table scan', async () => {
     const { rows } = await liveRows(dir, 909);
-    const at = (partition: number, offsets: number[]) =>
-      offsets.map((offset, i) => ({ ...rows[i]!, _kafka_partition: partition, _kafka_offset: offset }));
-    await insertSummaryRows(clickhouse, at(40, [0]));
-    await insertSummaryRows(clickhouse, at(41, [5, 9]));
-    await insertSummaryRows(clickhouse, at(41, [7]));
-    expect(await insertedUpTo(clickhouse, 40)).toBe(0); // offset 0 is stored, not "nothing"
-    expect(await insertedUpTo(clickhouse, 41)).toBe(9);
-    expect(await insertedUpTo(clickhouse, 42)).toBe(-1);
+    // Each position gets a session of its own: rows of one session merge, and their `any` partition with them.
+    let next = 0;
+    const at = (topic: string, partition: number, offsets: number[]) =>
+      offsets.map((offset) => ({
+        ...rows[next++]!,
+        _kafka_topic: topic,
+        _kafka_partition: partition,
+        _kafka_offset: offset,
+      }));
+    await insertSummaryRows(clickhouse, at('summaries-a', 40, [0]));
+    await insertSummaryRows(clickhouse, at('summaries-a', 41, [5, 9]));
+    await insertSummaryRows(clickhouse, at('summaries-a', 41, [7]));
+    await insertSummaryRows(clickhouse, at('summaries-b', 41, [50]));
+    expect(await insertedUpTo(clickhouse, 'summaries-a', 40)).toBe(0); // offset 0 is stored, not "nothing"
+    expect(await insertedUpTo(clickhouse, 'summaries-a', 41)).toBe(9); // summaries-b's partition 41 is not this one
+    expect(await insertedUpTo(clickhouse, 'summaries-b', 41)).toBe(50);
+    expect(await insertedUpTo(clickhouse, 'summaries-a', 42)).toBe(-1);
     await clickhouse.command({ query: 'OPTIMIZE TABLE session_replay_events FINAL' });
-    expect(await insertedUpTo(clickhouse, 41)).toBe(9);
+    expect(await insertedUpTo(clickhouse, 'summaries-a', 41)).toBe(9);
     const plan = await (
       await clickhouse.query({
-        query: `EXPLAIN SELECT max(_kafka_offset) AS offset, count() AS rows
-                  FROM session_replay_events WHERE _kafka_partition = 41`,
+        query: `EXPLAIN SELECT max(_kafka_offset) AS offset, count() AS rows FROM session_replay_events
+                  WHERE _kafka_topic = 'summaries-a' AND _kafka_partition = 41`,
         format: 'TabSeparated',
       })
     ).text();
-    expect(plan).toContain('kafka_position');
+    expect(plan).toContain('kafka_topic_position');
   });
 });

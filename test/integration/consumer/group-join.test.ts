@@ -4,6 +4,7 @@ import { Registry } from 'prom-client';
 import { describe, expect, inject, it, onTestFailed, onTestFinished } from 'vitest';
 import { PartitionConsumer } from '../../../src/consumer/partition-consumer.ts';
 import { type ConsumerHandle, type PartitionRef, partitionKey, type Sink } from '../../../src/consumer/sink.ts';
+import type { ReplayError } from '../../../src/errors/index.ts';
 import { ensureTopics } from '../../../src/kafka/admin.ts';
 import { createLogger } from '../../../src/logging/logger.ts';
 import {
@@ -170,22 +171,31 @@ class RecordingSink implements Sink {
   hold = false;
   revokedCount = 0;
   readonly seen: { partition: number; offset: number; value: string }[] = [];
+  private readonly next = new Map<string, { topic: string; partition: number; offset: number }>();
   private consumer!: ConsumerHandle;
 
   async start(handle: ConsumerHandle): Promise<void> {
     this.consumer = handle;
   }
 
-  async handle(messages: readonly Kafka.Message[]): Promise<void> {
-    const next = new Map<string, { topic: string; partition: number; offset: number }>();
-    for (const m of messages) {
-      this.seen.push({ partition: m.partition, offset: m.offset, value: m.value?.toString() ?? '' });
-      next.set(partitionKey(m), { topic: m.topic, partition: m.partition, offset: m.offset + 1 });
-    }
-    await this.consumer.commit([...next.values()]);
+  take(m: Kafka.Message): void {
+    this.seen.push({ partition: m.partition, offset: m.offset, value: m.value?.toString() ?? '' });
+    this.next.set(partitionKey(m), { topic: m.topic, partition: m.partition, offset: m.offset + 1 });
   }
 
-  async tick(): Promise<void> {}
+  quarantine(_message: Kafka.Message, error: ReplayError): void {
+    throw error; // every message of this test is valid
+  }
+
+  /** Commits what was taken since the last turn (not awaited: the outcome arrives with the next polls). */
+  async tick(): Promise<void> {
+    if (this.next.size === 0) return;
+    const offsets = [...this.next.values()];
+    this.next.clear();
+    void this.consumer.commit(offsets).catch(() => {});
+  }
+
+  async settle(): Promise<void> {}
 
   backpressure(): boolean {
     return this.hold;

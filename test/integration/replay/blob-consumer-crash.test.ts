@@ -128,3 +128,55 @@ describe('blob consumer killed with SIGKILL at random points', () => {
     await expectExactlyOnce(store, rows, sessions, expect);
   });
 });
+
+describe('two blob consumer processes configured with one transactional id', () => {
+  it('the newer fences the older, which stops and exits non-zero with one line naming producer_fenced', async () => {
+    const topic = `recordings-fenced-${randomUUID()}`;
+    await ensureTopics(brokers, [{ name: topic, partitions: 2, config: {} }]);
+    const store = await freshBucketStore();
+    const team = testTeam(925_000 + Math.floor(Math.random() * 5_000));
+    const base = Date.UTC(2026, 10, 27, 8, 0, 0);
+    const wave = (seed: number) =>
+      Array.from({ length: 4 }, (_, i) => ({
+        sessionId: randomUUID(),
+        events: syntheticSession(seed + i, base + i * 10_000, 30),
+      })).flatMap((s) => sessionMessages(topic, team, s.sessionId, s.events, 2));
+    const env = (group: string) => ({
+      KAFKA_BROKERS: brokers,
+      LOG_LEVEL: 'info',
+      BLOB_TOPIC: topic,
+      BLOB_GROUP_ID: group,
+      BLOB_TRANSACTIONAL_ID: `fenced-${topic}`,
+      BLOB_STORE: 's3',
+      S3_BUCKET: store.bucket,
+      S3_ENDPOINT: stack.minio!.endpoint,
+      S3_ACCESS_KEY_ID: stack.minio!.accessKeyId,
+      S3_SECRET_ACCESS_KEY: stack.minio!.secretAccessKey,
+      BLOB_FLUSH_INTERVAL_MS: '500',
+      BLOB_MIN_FREE_DISK_BYTES: '0',
+      BLOB_CONSUMER_PORT: '0',
+    });
+    await produceAll(brokers, wave(10));
+    const older = spawnConsumer(
+      { ...env(`fenced-a-${randomUUID()}`), BLOB_SPOOL_DIR: await mkdtemp(join(tmpdir(), 'fenced-a-')) },
+      '] flushed ',
+    );
+    await older.marker;
+    let exitCode: number | null = null;
+    older.child.once('exit', (code) => {
+      exitCode = code;
+    });
+    const newer = spawnConsumer(
+      { ...env(`fenced-b-${randomUUID()}`), BLOB_SPOOL_DIR: await mkdtemp(join(tmpdir(), 'fenced-b-')) },
+      'consuming',
+    );
+    await newer.marker;
+    await produceAll(brokers, wave(20)); // the older one's next transaction meets the fence
+    await Promise.race([older.exited, new Promise((resolve) => setTimeout(resolve, 60_000))]);
+    expect(exitCode).toBe(1);
+    expect(older.log()).toMatch(/^error \[producer_fenced\]: /m);
+    expect(newer.child.exitCode).toBeNull();
+    newer.child.kill('SIGTERM');
+    await newer.exited;
+  });
+});

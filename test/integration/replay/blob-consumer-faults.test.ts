@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { describe, expect, inject, it } from 'vitest';
 import { ensureTopics } from '../../../src/kafka/admin.ts';
-import { S3BlobStore } from '../../../src/storage/s3-blob-store.ts';
 import {
   expectExactlyOnce,
   freshBucketStore,
   sessionMessages,
   startTestBlobConsumer,
+  storeVia,
   testTeam,
   waitForTeamRows,
 } from '../../support/blob-consumer.ts';
@@ -77,17 +77,9 @@ describe('blob consumer during an S3 outage', () => {
   it('retries, reports not ready, catches up when S3 returns, and loses nothing', async () => {
     const topic = `recordings-s3-${randomUUID()}`;
     await ensureTopics(brokers, [{ name: topic, partitions: 2, config: {} }]);
-    const minio = stack.minio!;
-    const proxy = await startS3FaultProxy(minio.endpoint);
+    const proxy = await startS3FaultProxy(stack.minio!.endpoint);
     const direct = await freshBucketStore();
-    const throughProxy = new S3BlobStore({
-      bucket: direct.bucket,
-      endpoint: proxy.endpoint,
-      region: minio.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: minio.accessKeyId, secretAccessKey: minio.secretAccessKey },
-      maxAttempts: 1,
-    });
+    const throughProxy = storeVia(direct, proxy.endpoint);
     await direct.client.send(new CreateBucketCommand({ Bucket: `${direct.bucket}-unused` }));
     const team = testTeam(940_000 + Math.floor(Math.random() * 10_000));
     const sessions = makeSessions(700, 12);
@@ -115,5 +107,50 @@ describe('blob consumer during an S3 outage', () => {
     await running.stop();
     await proxy.close();
     await expectExactlyOnce(direct, rows, sessions, expect);
+  });
+});
+
+describe('blob consumer against a black-holed S3 endpoint (accepts, never answers)', () => {
+  it('times the upload out, reports not ready, recovers when S3 answers again, and loses nothing', async () => {
+    const topic = `recordings-blackhole-${randomUUID()}`;
+    await ensureTopics(brokers, [{ name: topic, partitions: 2, config: {} }]);
+    const proxy = await startS3FaultProxy(stack.minio!.endpoint);
+    const direct = await freshBucketStore();
+    const throughProxy = storeVia(direct, proxy.endpoint, { requestTimeoutMs: 1500 });
+    const team = testTeam(945_000 + Math.floor(Math.random() * 5_000));
+    const sessions = makeSessions(800, 10);
+
+    proxy.setBlackhole(true);
+    const running = await startTestBlobConsumer({
+      brokers,
+      topic,
+      store: throughProxy,
+      env: { BLOB_FLUSH_DEADLINE_MS: '2000' },
+    });
+    try {
+      await produceAll(
+        brokers,
+        sessions.flatMap((s) => sessionMessages(topic, team, s.sessionId, s.events, 2)),
+      );
+      // Every upload hangs until its request timeout: the flush goes past its deadline and readiness says so.
+      for (let i = 0; i < 60 && (await fetch(`${running.http.url}/readyz`)).status !== 503; i++) await pause(250);
+      expect((await fetch(`${running.http.url}/readyz`)).status).toBe(503);
+      await pause(2000);
+      expect(proxy.swallowedRequests).toBeGreaterThan(0);
+      const metrics = await (await fetch(`${running.http.url}/metrics`)).text();
+      expect(metrics.split('\n').find((line) => line.startsWith('blob_upload_errors_total'))).toMatch(/ [1-9]\d*$/);
+
+      proxy.setBlackhole(false);
+      const rows = await waitForTeamRows(
+        brokers,
+        team.id,
+        sessions.reduce((n, s) => n + s.events.length, 0),
+      );
+      expect((await fetch(`${running.http.url}/readyz`)).status).toBe(200);
+      await expectExactlyOnce(direct, rows, sessions, expect);
+    } finally {
+      await running.stop();
+      await proxy.close();
+    }
   });
 });

@@ -2,11 +2,11 @@ import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { buildRecordingMessages } from '../../../src/capture/build-messages.ts';
-import { decodeBody } from '../../../src/capture/decode-body.ts';
 import { parseSnapshotRequest } from '../../../src/capture/parse-snapshots.ts';
-import { isReplayError } from '../../../src/errors/index.ts';
+import { isReplayError, ReplayError } from '../../../src/errors/index.ts';
 import { decodeRecordingMessage } from '../../../src/recordings/message-codec.ts';
 import type { Team } from '../../../src/teams/team-store.ts';
+import { mutated, truncated, uploadOf } from './fake-upload.ts';
 
 const team: Team = {
   id: 1,
@@ -19,7 +19,12 @@ const team: Team = {
 
 /** Everything capture does to a body before producing; it must either yield messages or throw a catalogue error. */
 async function ingest(bytes: Buffer, contentType?: string): Promise<number> {
-  const json = await decodeBody({ bytes, contentType });
+  const { json } = await uploadOf(bytes, {
+    headers: contentType ? { 'content-type': contentType } : {},
+    authenticate: async (token) => {
+      if (token !== team.apiToken) throw new ReplayError('invalid_token', 'unknown project token');
+    },
+  });
   const request = parseSnapshotRequest(json);
   let messages = 0;
   for (const session of request.sessions) {
@@ -67,17 +72,8 @@ describe('request decoding under random and mutated input', () => {
   it('mutated gzip and JSON bodies only ever end in a catalogue error or valid messages', async () => {
     const gz = gzipSync(validBody);
     const plain = Buffer.from(validBody);
-    const mutate = (base: Buffer) =>
-      fc
-        .array(fc.tuple(fc.nat(base.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 })
-        .map((edits) => {
-          const copy = Buffer.from(base);
-          for (const [at, value] of edits) copy[at] = value;
-          return copy;
-        });
-    const truncated = (base: Buffer) => fc.nat(base.length).map((n) => base.subarray(0, n));
     await fc.assert(
-      fc.asyncProperty(fc.oneof(mutate(gz), mutate(plain), truncated(gz), truncated(plain)), (bytes) =>
+      fc.asyncProperty(fc.oneof(mutated(gz), mutated(plain), truncated(gz), truncated(plain)), (bytes) =>
         onlyCatalogueErrors(bytes),
       ),
       { numRuns: 1500 },

@@ -1,11 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compressLz4Frame, decompressLz4Frames, Lz4FrameError } from '../../../src/codec/lz4-frames.ts';
-import {
-  decodeRecordingMessage,
-  encodeRecordingMessage,
-  MessageDecodeError,
-} from '../../../src/recordings/message-codec.ts';
+import { compressLz4Frame, decompressLz4Frames } from '../../../src/codec/lz4-frames.ts';
+import { isReplayError } from '../../../src/errors/index.ts';
+import { decodeRecordingMessage, encodeRecordingMessage } from '../../../src/recordings/message-codec.ts';
 import { sampleHeader } from '../../support/recordings.ts';
 
 const jsonl = Buffer.from('["w1",{"type":4,"timestamp":1,"data":{"href":"https://example.com/"}}]\n');
@@ -15,7 +12,7 @@ function decodeCode(bytes: Buffer): string {
     decodeRecordingMessage(bytes);
     return 'ok';
   } catch (error) {
-    if (error instanceof MessageDecodeError) return error.code;
+    if (isReplayError(error) && error.errorClass === 'poison') return error.code;
     throw error;
   }
 }
@@ -42,7 +39,7 @@ describe('recordings message envelope (byte-level codec)', () => {
     // A payload cut short passes the envelope but not the frame decoder.
     for (let cut = headerEnd + 1; cut < bytes.length; cut++) {
       const { payload } = decodeRecordingMessage(bytes.subarray(0, cut));
-      expect(() => decompressLz4Frames(payload)).toThrow(Lz4FrameError);
+      expect(() => decompressLz4Frames(payload)).toThrow(expect.objectContaining({ code: 'payload_corrupt' }));
     }
   });
 
@@ -66,7 +63,9 @@ describe('recordings message envelope (byte-level codec)', () => {
       const damaged = Buffer.from(bytes);
       damaged[at]! ^= 0x01;
       const { payload } = decodeRecordingMessage(damaged);
-      expect(() => decompressLz4Frames(payload), `flip at ${at}`).toThrow(Lz4FrameError);
+      expect(() => decompressLz4Frames(payload), `flip at ${at}`).toThrow(
+        expect.objectContaining({ code: 'payload_corrupt' }),
+      );
     }
   });
 
@@ -102,7 +101,8 @@ describe('recordings message envelope (byte-level codec)', () => {
           const { payload } = decodeRecordingMessage(bytes);
           decompressLz4Frames(payload);
         } catch (error) {
-          expect(error instanceof MessageDecodeError || error instanceof Lz4FrameError).toBe(true);
+          // Damage is always poison with a catalogue code: never an unclassified error.
+          expect(isReplayError(error) && error.errorClass === 'poison', String(error)).toBe(true);
         }
       }),
       { numRuns: 3000 },

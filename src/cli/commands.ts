@@ -1,0 +1,166 @@
+import type { CommandEntry } from './command.ts';
+
+// The CLI's command catalogue: each command's name, summary and usage (written here and nowhere else) and a dynamic
+// import of its module. main.ts imports only this file, so `replay --help` and `replay <command> --help` load no
+// command module, and a command loads only its own: `replay capture` never loads chDB, the AWS SDK or playwright-core.
+// Import nothing here but types (test/unit/cli/lazy-commands.test.ts checks what the help loads).
+
+/** `replay api-key --help`, which the command also prints when its action is missing or unknown. */
+export const apiKeyUsage = `replay api-key create --team <id> [--team <id> ...] [--label <text>]
+replay api-key list
+replay api-key revoke <id>
+
+Personal API keys for the replay API, in DATABASE_URL. \`create\` prints the key once: only its SHA-256 is stored.
+A key reads only the teams it was created for. \`revoke\` takes effect on the next request.`;
+
+const dev: CommandEntry = {
+  name: 'dev',
+  summary: 'Run capture, blob consumer, sink, API and player in one process on the embedded defaults.',
+  usage: `replay dev
+
+Starts a local single-node Kafka broker, PGlite and chDB under REPLAY_DATA_DIR (default .data), runs capture on
+CAPTURE_PORT, the blob consumer (filesystem blob store under the data directory) and a second one for the overflow
+topic that capture routes hot sessions to, the ClickHouse sink, and the replay API with the player page on API_PORT;
+seeds a demo team and an API key for it, and serves a demo page (posthog-js recording against capture) on
+DEV_DEMO_PORT. Prints the URLs of the demo page and of the player.
+Data persists between runs. Ctrl-C stops everything cleanly.`,
+  load: async () => (await import('./dev-command.ts')).devCommand,
+};
+
+const capture: CommandEntry = {
+  name: 'capture',
+  summary: 'Run the capture HTTP service (posthog-js recording uploads → Kafka).',
+  usage: `replay capture
+
+Serves POST /s/ (posthog-js session recording uploads), the remote config and recorder posthog-js loads,
+/healthz, /readyz and /metrics on CAPTURE_HOST:CAPTURE_PORT. Tokens resolve through DATABASE_URL; messages go to
+KAFKA_BROKERS. SIGTERM/SIGINT: stop accepting, finish in-flight requests, exit.`,
+  load: async () => (await import('./capture-command.ts')).captureCommand,
+};
+
+const blobConsumer: CommandEntry = {
+  name: 'blob-consumer',
+  summary: 'Run the blob consumer (recordings topic → spool → one object per flush → summary rows, exactly once).',
+  usage: `replay blob-consumer
+
+Consumes BLOB_TOPIC in group BLOB_GROUP_ID, spools each session's frames in BLOB_SPOOL_DIR, and every
+BLOB_FLUSH_INTERVAL_MS (or BLOB_FLUSH_MAX_BYTES) writes one object per retention class to the blob store
+(BLOB_STORE=fs|s3), then commits the summary rows to clickhouse_session_replay_events together with the consumer
+offsets in one Kafka transaction. Health and metrics on BLOB_CONSUMER_HOST:BLOB_CONSUMER_PORT.
+SIGTERM/SIGINT: stop fetching, flush, commit, leave the group.`,
+  load: async () => (await import('./blob-consumer-command.ts')).blobConsumerCommand,
+};
+
+const sink: CommandEntry = {
+  name: 'sink',
+  summary: 'Run the ClickHouse sink (summary rows → session_replay_events, batched, idempotent).',
+  usage: `replay sink
+
+Reads SINK_TOPIC (read_committed) in group SINK_GROUP_ID and inserts the summary rows into session_replay_events on
+CLICKHOUSE_URL at most every SINK_INSERT_INTERVAL_MS, committing offsets after each insert. Applies the ClickHouse
+migrations first. Health and metrics on SINK_HOST:SINK_PORT.`,
+  load: async () => (await import('./sink-command.ts')).sinkCommand,
+};
+
+const api: CommandEntry = {
+  name: 'api',
+  summary: 'Run the replay API and the player page (sessions from ClickHouse, events from the blob store).',
+  usage: `replay api
+
+Serves the replay API (GET /api/projects/:team/session_recordings[/:session[/snapshots]]) and the player page
+(/player) on API_HOST:API_PORT, with /healthz, /readyz and /metrics. Sessions come from CLICKHOUSE_URL, blocks from
+the blob store (BLOB_STORE ...), API keys and teams from DATABASE_URL. Create keys with \`replay api-key create\`.
+See docs/replay-api.md.`,
+  load: async () => (await import('./api-command.ts')).apiCommand,
+};
+
+const apiKey: CommandEntry = {
+  name: 'api-key',
+  summary: 'Create, list or revoke personal API keys for the replay API.',
+  usage: apiKeyUsage,
+  load: async () => (await import('./api-key-command.ts')).apiKeyCommand,
+};
+
+const reindex: CommandEntry = {
+  name: 'reindex',
+  summary: 'Rebuild session_replay_events rows for a time range from the object footers in the blob store alone.',
+  usage: `replay reindex --from 2026-11-01 --to 2026-11-22
+
+Reads every object under BLOB_PREFIX written in [--from, --to) (ISO dates or times, UTC), rebuilds one summary row
+per block from its footer, and inserts them into CLICKHOUSE_URL. Blocks of objects whose flush never committed are
+skipped when a newer object holds the same messages. Each object's rows carry a deduplication token, so running the
+same range twice stores them once; clear the range first when rebuilding a table that still holds rows.`,
+  load: async () => (await import('./reindex-command.ts')).reindexCommand,
+};
+
+const orphans: CommandEntry = {
+  name: 'orphans',
+  summary: 'List (or --delete) blob objects that no committed summary row points at.',
+  usage: `replay orphans [--min-age-minutes 60] [--max-age-hours 48] [--delete]
+
+A flush whose transaction did not commit (crash between upload and commit, aborted transaction) leaves its object
+behind; its data is read again and stored in a new object, so the old one only costs space. This lists objects under
+BLOB_PREFIX that no committed row of clickhouse_session_replay_events points at.
+  --min-age-minutes N  skip objects younger than this: their flush may still be committing (default 60)
+  --max-age-hours N    skip objects older than this: the topic may no longer hold their rows (default 48;
+                       keep it below the summary topic's retention)
+  --delete             delete the orphans found`,
+  load: async () => (await import('./orphans-command.ts')).orphansCommand,
+};
+
+const migrate: CommandEntry = {
+  name: 'migrate',
+  summary: 'Apply pending schema migrations (Postgres and ClickHouse), idempotently and safely from several processes.',
+  usage: `replay migrate
+
+Applies schema/postgres/*.sql to DATABASE_URL and schema/clickhouse/*.sql to CLICKHOUSE_URL, each file once, in
+order, recorded in a schema_migrations table. Running it again, or from two processes at once, is safe (Postgres:
+an advisory lock; ClickHouse: every statement is idempotent).`,
+  load: async () => (await import('./migrate-command.ts')).migrateCommand,
+};
+
+const doctor: CommandEntry = {
+  name: 'doctor',
+  summary: 'Check that the programs the local services need are installed.',
+  usage: `replay doctor
+
+Checks Node, Java and the Kafka jars, the MinIO binary, PostgreSQL and Chromium. Exit code 1 when one is missing,
+with one sentence saying how to get it (usually: run scripts/setup).`,
+  load: async () => (await import('./doctor-command.ts')).doctorCommand,
+};
+
+const config: CommandEntry = {
+  name: 'config',
+  summary: 'Print the effective configuration, or the reference table with --markdown.',
+  usage: `replay config [--markdown]
+
+Prints every setting with its effective value (from the environment or its default) as JSON; secrets (S3 secret
+key, passwords in DATABASE_URL and CLICKHOUSE_URL) are shown as ***.
+  --markdown   print the configuration reference (docs/configuration.md) instead`,
+  load: async () => (await import('./config-command.ts')).configCommand,
+};
+
+const errors: CommandEntry = {
+  name: 'errors',
+  summary: 'Print the error-code catalogue (--markdown for the docs table, JSON otherwise).',
+  usage: `replay errors [--markdown]
+
+Lists every stable error code with its HTTP status, type, retriable flag and meaning.`,
+  load: async () => (await import('./config-command.ts')).errorsCommand,
+};
+
+/** Every command, in the order `replay --help` lists them. */
+export const commands: readonly CommandEntry[] = [
+  dev,
+  capture,
+  blobConsumer,
+  sink,
+  api,
+  apiKey,
+  reindex,
+  orphans,
+  migrate,
+  doctor,
+  config,
+  errors,
+];

@@ -1,0 +1,56 @@
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { runApi } from '../../src/cli/api-command.ts';
+import { runSink } from '../../src/cli/sink-command.ts';
+import { openClickHouse } from '../../src/clickhouse/client.ts';
+import { migrateClickHouse } from '../../src/clickhouse/migrations.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import { createLogger } from '../../src/logging/logger.ts';
+import { openPostgres, type SqlDatabase } from '../../src/postgres/database.ts';
+import type { BlobStore } from '../../src/storage/blob-store.ts';
+
+/**
+ * The read half of the pipeline in this process: the ClickHouse sink (its own group) into a chDB under `dir`, and the
+ * replay API on the real Postgres and `store`, as production runs them.
+ */
+export async function startSinkAndApi(options: {
+  readonly brokers: string;
+  readonly postgresUrl: string;
+  readonly store: BlobStore;
+  readonly dir: string;
+  readonly env?: Record<string, string>;
+}): Promise<{
+  clickhouse: ClickHouseClient;
+  db: SqlDatabase;
+  apiUrl: string;
+  sinkUrl: string;
+  stop(): Promise<void>;
+}> {
+  const clickhouse = openClickHouse({ kind: 'chdb', path: join(options.dir, 'db') });
+  await migrateClickHouse(clickhouse);
+  const config = loadConfig({
+    HOME: '/nonexistent',
+    SINK_GROUP_ID: `sink-${randomUUID()}`,
+    SINK_PORT: '0',
+    SINK_INSERT_INTERVAL_MS: '300',
+    API_PORT: '0',
+    ...options.env,
+  });
+  const log = (name: string) => createLogger((process.env.TEST_LOG_LEVEL as 'info') ?? 'warn', name);
+  const sink = await runSink(config, log('sink'), { brokers: options.brokers, clickhouse });
+  const db = await openPostgres({ kind: 'postgres', url: options.postgresUrl });
+  const api = await runApi(config, log('api'), { db, clickhouse, store: options.store });
+  return {
+    clickhouse,
+    db,
+    apiUrl: api.service.url,
+    sinkUrl: sink.http.url,
+    async stop() {
+      await api.stop();
+      await sink.stop();
+      await clickhouse.close();
+      await db.close();
+    },
+  };
+}
