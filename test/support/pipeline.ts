@@ -54,3 +54,25 @@ export async function startSinkAndApi(options: {
     },
   };
 }
+
+/** A ClickHouse sink in this process on `topic` in `groupId`, into `clickhouse`, with test timings (and `env` on top). */
+export function startTestSink(options: {
+  readonly brokers: string;
+  readonly topic: string;
+  readonly groupId: string;
+  readonly clickhouse: ClickHouseClient;
+  readonly env?: Record<string, string>;
+}) {
+  return runSink(
+    loadConfig({
+      HOME: '/nonexistent',
+      SINK_TOPIC: options.topic,
+      SINK_GROUP_ID: options.groupId,
+      SINK_PORT: '0',
+      SINK_INSERT_INTERVAL_MS: '200',
+      ...options.env,
+    }),
+    createLogger((process.env.TEST_LOG_LEVEL as 'info') ?? 'error', 'sink'),
+    { brokers: options.brokers, clickhouse: options.clickhouse },
+  );
+}

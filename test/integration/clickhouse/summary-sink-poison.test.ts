@@ -3,17 +3,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
-import { runSink } from '../../../src/cli/sink-command.ts';
 import { openClickHouse } from '../../../src/clickhouse/client.ts';
 import { migrateClickHouse } from '../../../src/clickhouse/migrations.ts';
-import { loadConfig } from '../../../src/config/index.ts';
 import { ensureTopics } from '../../../src/kafka/admin.ts';
 import { topicNames } from '../../../src/kafka/topics.ts';
-import { createLogger } from '../../../src/logging/logger.ts';
 import { clickhouseTime, type SummaryRow } from '../../../src/recordings/summary-row.ts';
 import { headerOf, produceAll, readTopic } from '../../support/kafka.ts';
 import { eventually, groupOffsets } from '../../support/kafka-offsets.ts';
 import { metricValue, scrape } from '../../support/metrics.ts';
+import { startTestSink } from '../../support/pipeline.ts';
 
 const brokers = inject('stack').kafka!.brokers;
 
@@ -69,11 +67,7 @@ describe('ClickHouse sink on poison and wide batches (real Kafka, chDB)', () => 
     // Everything lands in one batch: the sink starts after it is all on the topic.
     await produceAll(brokers, [...records.slice(0, 60), ...poison, ...records.slice(60)]);
     const groupId = `sink-poison-${randomUUID()}`;
-    const sink = await runSink(
-      loadConfig({ HOME: '/nonexistent', SINK_TOPIC: topic, SINK_GROUP_ID: groupId, SINK_PORT: '0' }),
-      createLogger((process.env.TEST_LOG_LEVEL as 'info') ?? 'error', 'sink'),
-      { brokers, clickhouse },
-    );
+    const sink = await startTestSink({ brokers, topic, groupId, clickhouse, env: { SINK_INSERT_INTERVAL_MS: '1000' } });
     try {
       await eventually(async () => {
         const o = await groupOffsets(brokers, groupId, topic, 1);

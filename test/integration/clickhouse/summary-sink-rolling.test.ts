@@ -3,15 +3,13 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
-import { runSink } from '../../../src/cli/sink-command.ts';
 import { openClickHouse } from '../../../src/clickhouse/client.ts';
 import { migrateClickHouse } from '../../../src/clickhouse/migrations.ts';
-import { loadConfig } from '../../../src/config/index.ts';
 import { ensureTopics } from '../../../src/kafka/admin.ts';
-import { createLogger } from '../../../src/logging/logger.ts';
 import { expectedSummary } from '../../support/expected-summary.ts';
 import { produceAll } from '../../support/kafka.ts';
 import { eventually, groupOffsets } from '../../support/kafka-offsets.ts';
+import { startTestSink } from '../../support/pipeline.ts';
 import { liveRows } from '../../support/summary-rows.ts';
 
 const brokers = inject('stack').kafka!.brokers;
@@ -26,18 +24,7 @@ describe('two ClickHouse sinks in one group under a rolling restart (real Kafka,
     const topic = `summaries-rolling-${randomUUID()}`;
     await ensureTopics(brokers, [{ name: topic, partitions: PARTITIONS, config: {} }]);
     const groupId = `sink-rolling-${randomUUID()}`;
-    const sink = () =>
-      runSink(
-        loadConfig({
-          HOME: '/nonexistent',
-          SINK_TOPIC: topic,
-          SINK_GROUP_ID: groupId,
-          SINK_PORT: '0',
-          SINK_INSERT_INTERVAL_MS: '200',
-        }),
-        createLogger((process.env.TEST_LOG_LEVEL as 'info') ?? 'warn', 'sink'),
-        { brokers, clickhouse },
-      );
+    const sink = () => startTestSink({ brokers, topic, groupId, clickhouse });
     // Six waves of rows, each a team of its own, produced while the members are replaced one by one.
     const teamBase = 980_000 + Math.floor(Math.random() * 10_000);
     const waves = await Promise.all(

@@ -4,14 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { runSink } from '../../../src/cli/sink-command.ts';
 import { openClickHouse } from '../../../src/clickhouse/client.ts';
 import { migrateClickHouse } from '../../../src/clickhouse/migrations.ts';
-import { loadConfig } from '../../../src/config/index.ts';
 import { ensureTopics } from '../../../src/kafka/admin.ts';
-import { createLogger } from '../../../src/logging/logger.ts';
 import { expectedSummary } from '../../support/expected-summary.ts';
 import { produceAll } from '../../support/kafka.ts';
+import { startTestSink } from '../../support/pipeline.ts';
 import { liveRows } from '../../support/summary-rows.ts';
 
 const brokers = inject('stack').kafka!.brokers;
@@ -34,17 +32,7 @@ describe('ClickHouse sink (real Kafka, chDB)', () => {
   });
 
   const sink = (groupId: string) =>
-    runSink(
-      loadConfig({
-        HOME: '/nonexistent',
-        SINK_TOPIC: topic,
-        SINK_GROUP_ID: groupId,
-        SINK_PORT: '0',
-        SINK_INSERT_INTERVAL_MS: '300',
-      }),
-      createLogger('warn', 'sink'),
-      { brokers, clickhouse },
-    );
+    startTestSink({ brokers, topic, groupId, clickhouse, env: { SINK_INSERT_INTERVAL_MS: '300' } });
   const totals = async () =>
     (
       await (
