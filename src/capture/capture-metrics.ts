@@ -46,6 +46,23 @@ export function createCaptureMetrics(registry: Registry) {
       labelNames: ['reason'],
       registers,
     }),
+    behaviors: new Counter({
+      name: 'capture_behaviors_total',
+      help: 'Behaviours committed to user_behaviors, by source (behaviors-api, posthog-js).',
+      labelNames: ['source'],
+      registers,
+    }),
+    behaviorsRejected: new Counter({
+      name: 'capture_behaviors_rejected_total',
+      help: 'Behaviours refused alone for breaking an input bound (the rest of their request went on), by source and code.',
+      labelNames: ['source', 'code'],
+      registers,
+    }),
+    behaviorPropertiesOmitted: new Counter({
+      name: 'capture_behavior_properties_omitted_total',
+      help: 'posthog-js event properties left out of their behaviour for their size (the events were kept).',
+      registers,
+    }),
     overflowSessions: new Counter({
       name: 'capture_overflow_routed_total',
       help: 'Session batches routed to the overflow topic by the per-session byte rate limit.',

@@ -9,17 +9,19 @@ import { topicNames } from '../kafka/topics.ts';
 import type { ProducedRecord } from '../kafka/transactional-producer.ts';
 import type { Logger } from '../logging/logger.ts';
 import { createMetricsRegistry } from '../metrics/registry.ts';
-import { MAX_TOKEN_LENGTH } from '../recordings/bounds.ts';
 import { isConsoleEvent } from '../recordings/summary.ts';
 import type { Team } from '../teams/team-store.ts';
+import { addBehaviorRoutes } from './behavior-routes.ts';
 import type { BodyLimits } from './body-encoding.ts';
 import { buildRecordingMessages } from './build-messages.ts';
 import { createCaptureMetrics } from './capture-metrics.ts';
+import { commitRecords } from './commit-records.ts';
 import { InflightBudget } from './inflight-budget.ts';
 import { type DroppedEvents, parseSnapshotRequest } from './parse-snapshots.ts';
 import { addPosthogJsRoutes } from './posthog-js-routes.ts';
-import { readUpload } from './read-upload.ts';
-import { OverflowRouter, TokenBuckets } from './token-buckets.ts';
+import { type IntakeRoute, RequestIntake } from './request-intake.ts';
+import { recordingEnabled, TeamAdmission } from './team-admission.ts';
+import { OverflowRouter } from './token-buckets.ts';
 
 export interface CaptureOptions {
   readonly host: string;
@@ -51,15 +53,12 @@ export interface CaptureService extends RunningHttpService {
 
 /**
  * The capture HTTP service: `POST /s/` turns a posthog-js upload into recordings-topic messages and answers
- * `200 {"status":1}` only once all of them are committed to Kafka. Every rejection is a catalogue error.
+ * `200 {"status":1}` only once all of them are committed to Kafka; `POST /api/v1/behaviors` and posthog-js's `/e/`
+ * do the same for behaviours on `user_behaviors` (behavior-routes.ts). Every rejection is a catalogue error.
  */
 export async function startCaptureService(options: CaptureOptions): Promise<CaptureService> {
   const registry = createMetricsRegistry('capture');
   const metrics = createCaptureMetrics(registry);
-  const teamLimits = new TokenBuckets({
-    ratePerSecond: options.teamRequestsPerSecond,
-    burst: options.teamRequestsPerSecond * 2,
-  });
   const overflow = new OverflowRouter({
     ratePerSecond: options.sessionBytesPerSecond,
     burst: options.sessionBurstBytes,
@@ -73,73 +72,33 @@ export async function startCaptureService(options: CaptureOptions): Promise<Capt
   });
   const budget = new InflightBudget(options.maxInflightBytes ?? 256 * 1024 * 1024, (used) => inflight.set(used));
 
-  const resolveTeam = async (token: string | undefined): Promise<Team> => {
-    if (token === undefined || token === '') throw new ReplayError('missing_token', 'the request carries no token');
-    if (token.length > MAX_TOKEN_LENGTH) {
-      throw new ReplayError('invalid_token', `the project token is longer than ${MAX_TOKEN_LENGTH} characters`);
-    }
-    let team: Team | undefined;
-    try {
-      team = await options.teamByToken(token);
-    } catch (error) {
-      throw new ReplayError('team_lookup_failed', 'could not look up the token; retry later', { cause: error });
-    }
-    if (!team) throw new ReplayError('invalid_token', 'unknown project token');
-    if (!team.sessionRecordingEnabled) {
-      throw new ReplayError('recordings_disabled', 'session recording is disabled for this project');
-    }
-    return team;
-  };
-
-  /** Resolves a token and takes one request from its team's rate: what must pass before a body is worked on. */
-  const admit = async (token: string): Promise<Team> => {
-    const team = await resolveTeam(token);
-    if (!teamLimits.take(String(team.id))) {
-      throw new ReplayError('rate_limited', `project ${team.id} is over its request rate; retry later`);
-    }
-    return team;
+  const intake = new RequestIntake({
+    producerReady: options.producerReady,
+    admission: new TeamAdmission(options.teamByToken, options.teamRequestsPerSecond),
+    budget,
+    maxBodyBytes: options.maxBodyBytes,
+    bodyLimits: options.bodyLimits,
+  });
+  const recordingRoute: IntakeRoute = {
+    requirement: recordingEnabled,
+    onUpload: (upload) => {
+      metrics.wireBytes.inc(upload.wireBytes);
+      metrics.decodedBytes.inc(upload.json.length);
+    },
   };
 
   /**
    * Takes one upload; resolves with what was dropped for breaking input bounds (the rest is committed). The order
-   * of the checks is the point (DESIGN §3.5.1): everything that can refuse a request cheaply runs before its body is
-   * inflated and parsed. A token in the query string is authenticated and rate-limited before the body is read at
-   * all; a token in the body (posthog-js) is found while the body is read and inflated (read-upload.ts) and admitted
-   * before anything parses it, and for a body over 1 MiB before the rest of it is read or inflated.
+   * of the checks (request-intake.ts) is the point (DESIGN §3.5.1): everything that can refuse a request cheaply runs
+   * before its body is inflated and parsed. The team is the one of the token `parseSnapshotRequest` reads (as ever);
+   * the token admitted while reading was the first one found, which for posthog-js is the same. Should they differ,
+   * this one must pass as well (`teamOf`).
    */
-  const handleRecording = async (req: IncomingMessage, url: URL): Promise<DroppedEvents> => {
-    if (!options.producerReady()) throw new ReplayError('kafka_unavailable', 'Kafka is unavailable; retry later');
-    const queryToken = url.searchParams.get('token') || url.searchParams.get('api_key') || undefined;
-    let admitted: { token: string; team: Team } | undefined;
-    if (queryToken !== undefined) admitted = { token: queryToken, team: await admit(queryToken) };
-
-    const lease = budget.lease();
-    try {
-      const upload = await readUpload(req, url, {
-        maxBodyBytes: options.maxBodyBytes,
-        bodyLimits: options.bodyLimits,
-        lease,
-        authenticate: admitted
-          ? undefined
-          : async (token) => {
-              admitted = { token, team: await admit(token) };
-            },
-      });
-      metrics.wireBytes.inc(upload.wireBytes);
-      metrics.decodedBytes.inc(upload.json.length);
-      if (!admitted) throw new ReplayError('missing_token', 'the request carries no token');
-
-      const request = parseSnapshotRequest(upload.json);
-      // The team is the one of the token parseSnapshotRequest reads (as ever); the token admitted above was the first
-      // one found, which for posthog-js is the same. Should they differ, this one must pass as well.
-      const token = request.token ?? queryToken;
-      if (token === undefined) throw new ReplayError('missing_token', 'the request carries no token');
-      const team = token === admitted.token ? admitted.team : await admit(token);
-      return await produce(team, request);
-    } finally {
-      lease.release();
-    }
-  };
+  const handleRecording = (req: IncomingMessage, url: URL): Promise<DroppedEvents> =>
+    intake.receive(req, url, recordingRoute, async (body) => {
+      const request = parseSnapshotRequest(body.json);
+      return await produce(await body.teamOf(request.token), request);
+    });
 
   const produce = async (team: Team, request: ReturnType<typeof parseSnapshotRequest>): Promise<DroppedEvents> => {
     const requestId = randomUUID();
@@ -163,19 +122,8 @@ export async function startCaptureService(options: CaptureOptions): Promise<Capt
       }
     }
 
-    const started = process.hrtime.bigint();
-    let outcome = 'failed';
-    try {
-      await options.send(records);
-      outcome = 'committed';
-    } finally {
-      metrics.produceLatency.observe({ outcome }, Number(process.hrtime.bigint() - started) / 1e9);
-    }
+    await commitRecords(options.send, metrics, records);
     metrics.events.inc(request.eventCount);
-    for (const record of records) {
-      metrics.producedMessages.inc({ topic: record.topic });
-      metrics.producedBytes.inc({ topic: record.topic }, record.value.length);
-    }
     return request.dropped;
   };
 
@@ -197,6 +145,7 @@ export async function startCaptureService(options: CaptureOptions): Promise<Capt
         : { status: 1, dropped: dropped.count, dropped_by_code: dropped.byCode, dropped_events: dropped.examples },
     );
   });
+  addBehaviorRoutes(router, { intake, send: options.send, metrics });
   addPosthogJsRoutes(router, options.teamByToken);
 
   const http = await startHttpService(

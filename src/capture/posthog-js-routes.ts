@@ -25,7 +25,10 @@ export function remoteConfig(team: Team | undefined): Record<string, unknown> {
   };
 }
 
-/** Routes posthog-js needs besides `/s/`: remote config, the lazy recorder, and harmless `/e/` and `/flags`. */
+/**
+ * Routes posthog-js needs besides `/s/` and its analytics events: remote config, the lazy recorder, and harmless
+ * `/flags`.
+ */
 export function addPosthogJsRoutes(router: Router, teamByToken: (token: string) => Promise<Team | undefined>): void {
   const configFor = async (token: string) => remoteConfig(await teamByToken(token).catch(() => undefined));
 
@@ -51,8 +54,9 @@ export function addPosthogJsRoutes(router: Router, teamByToken: (token: string) 
     res.end(body);
   });
 
-  // Analytics events and feature flags are not this product: accept them so the SDK stays quiet.
-  for (const path of ['/e', '/i/v0/e', '/batch', '/capture', '/engage', '/track']) {
+  // Analytics events (`/e/`, `/batch`, ...) flow into user_behaviors (behavior-routes.ts). Person updates, other
+  // vendors' tracking calls and feature flags are not this product: accepted and dropped so the SDK stays quiet.
+  for (const path of ['/engage', '/track']) {
     router.on('POST', path, async ({ req, res }) => {
       req.resume();
       sendJson(res, 200, { status: 1 });

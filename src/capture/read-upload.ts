@@ -11,7 +11,7 @@ import {
   isGzip,
 } from './body-encoding.ts';
 import type { BudgetLease } from './inflight-budget.ts';
-import { lastTokenCandidate, TokenCandidates, TokenScanner } from './token-scan.ts';
+import { lastTokenCandidate, TokenCandidates, TokenScanner, type TokenScanOptions } from './token-scan.ts';
 
 export interface UploadOptions {
   readonly maxBodyBytes: number;
@@ -24,6 +24,8 @@ export interface UploadOptions {
    * query-string token): the body is then not searched.
    */
   readonly authenticate?: ((token: string) => Promise<void>) | undefined;
+  /** Where the exact scan looks for the token besides the `/s/` places (token-scan.ts). */
+  readonly tokenScan?: TokenScanOptions | undefined;
 }
 
 export interface Upload {
@@ -229,14 +231,17 @@ class TokenGate {
   private exactOffset = 0;
   private refused: { readonly token: string; readonly error: unknown } | undefined;
   private pending: string | undefined;
+  private readonly scanOptions: TokenScanOptions;
 
   constructor(
     chunks: readonly Buffer[],
     authenticate: (token: string) => Promise<void>,
     mode: 'streaming' | 'whole-body' = 'streaming',
+    scanOptions: TokenScanOptions = {},
   ) {
     this.chunks = chunks;
     this.authenticate = authenticate;
+    this.scanOptions = scanOptions;
     this.fromEnd = mode === 'whole-body';
     if (!this.fromEnd) this.fast = new TokenCandidates();
   }
@@ -313,7 +318,7 @@ class TokenGate {
         (isReplayError(error, 'invalid_token') || isReplayError(error, 'recordings_disabled'));
       if (!maybeDecoy) throw error;
       this.refused = { token, error };
-      this.exact = new TokenScanner();
+      this.exact = new TokenScanner(this.scanOptions);
       this.exactAt = 0;
       this.exactOffset = 0;
       if (await this.catchUp()) await this.settle();
@@ -334,7 +339,7 @@ class TokenGate {
     }
     if (this.fast || (this.exact === undefined && this.refused === undefined)) {
       this.fast = undefined;
-      this.exact = new TokenScanner();
+      this.exact = new TokenScanner(this.scanOptions);
       this.exactAt = 0;
       this.exactOffset = 0;
     }
@@ -439,7 +444,8 @@ async function inflate(
 }
 
 /**
- * Reads a `/s/` upload off the socket and decodes it to its JSON bytes, so that a request with a bad token costs as
+ * Reads an upload (`/s/`, and the behaviours and posthog-js events routes alike) off the socket and decodes it to its
+ * JSON bytes, so that a request with a bad token costs as
  * little as possible and a flood of large bodies costs bounded memory (docs/capture.md, "Order of the checks"):
  *
  * - headers first: an unsupported `Content-Encoding` or `compression`, or a declared Content-Length over the limit,
@@ -460,7 +466,7 @@ async function inflate(
  * is accepted), except that the ratio guard of a body of undeclared length counts the bytes received so far.
  */
 export async function readUpload(req: IncomingMessage, url: URL, options: UploadOptions): Promise<Upload> {
-  const { bodyLimits: limits, lease, authenticate } = options;
+  const { bodyLimits: limits, lease, authenticate, tokenScan } = options;
   const encoding = declaredEncoding(req.headers['content-encoding'], url.searchParams.get('compression'));
   const declared = declaredLength(req);
   if (declared !== undefined && declared > options.maxBodyBytes) {
@@ -488,7 +494,7 @@ export async function readUpload(req: IncomingMessage, url: URL, options: Upload
     const chunkSize = Math.max(zlibConstants.Z_DEFAULT_CHUNK, Math.min(announced, inflatedCap(limits, gz.length)) + 1);
     lease.take(chunkSize);
     const sink = new DecodedSink(limits, lease, chunkSize);
-    const gate = authenticate && new TokenGate(sink.chunks, authenticate, 'whole-body');
+    const gate = authenticate && new TokenGate(sink.chunks, authenticate, 'whole-body', tokenScan);
     await inflate(
       [gz],
       async () => undefined,
@@ -506,7 +512,7 @@ export async function readUpload(req: IncomingMessage, url: URL, options: Upload
     mode: 'streaming' | 'whole-body',
   ): Promise<Upload> => {
     const sink = new DecodedSink(limits, undefined);
-    const gate = authenticate && new TokenGate(sink.chunks, authenticate, mode);
+    const gate = authenticate && new TokenGate(sink.chunks, authenticate, mode, tokenScan);
     const pending = [...first];
     for (;;) {
       const chunk = pending.shift() ?? (await next());
@@ -541,7 +547,7 @@ export async function readUpload(req: IncomingMessage, url: URL, options: Upload
     if (isGzip(start) && small) return await inflateWhole(await reader.readAll(head));
     if (isGzip(start)) {
       const sink = new DecodedSink(limits, lease);
-      const gate = authenticate && new TokenGate(sink.chunks, authenticate);
+      const gate = authenticate && new TokenGate(sink.chunks, authenticate, 'streaming', tokenScan);
       await inflate(
         head,
         () => reader.next(),

@@ -17,7 +17,8 @@ import * as jsonBytes from './json-bytes.ts';
  *   token from, a top-level object's `api_key`, `token` and `properties.token`, and each top-level array element's
  *   `api_key` and `properties.token`, skipping everything deeper by counting brackets and stepping over strings. It
  *   runs at ~200 MB/s, so capture uses it only when a candidate was refused (to tell a bad token from a decoy) or when
- *   no candidate exists (escaped keys, whitespace).
+ *   no candidate exists (escaped keys, whitespace). With `itemTokens` it also reads each top-level array element's own
+ *   `token`, where `POST /api/v1/behaviors` bodies carry it (`readBehaviorsRequest`).
  *
  * A string or finite number value counts, as `JSON.parse` would read it (escapes decoded, numbers as
  * `String(Number(text))`). Neither finder checks grammar: on text that is not JSON they find some token or none, and
@@ -58,7 +59,13 @@ function isNumberByte(c: number): boolean {
   return (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e || c === 0x65 || c === 0x45;
 }
 
+export interface TokenScanOptions {
+  /** Also read each top-level array element's own `token` (behaviours), besides its `api_key`. */
+  readonly itemTokens?: boolean;
+}
+
 export class TokenScanner {
+  private readonly itemTokens: boolean;
   private readonly roles: number[] = [];
   /** > 0 while inside a container the scanner does not follow: its bracket depth. */
   private skipDepth = 0;
@@ -72,6 +79,10 @@ export class TokenScanner {
   private result: string | undefined;
   /** Bytes fed so far. */
   scanned = 0;
+
+  constructor(options: TokenScanOptions = {}) {
+    this.itemTokens = options.itemTokens === true;
+  }
 
   /** The token found, once found. */
   get token(): string | undefined {
@@ -232,7 +243,7 @@ export class TokenScanner {
     const role = this.roles[this.roles.length - 1];
     if (key === 'properties' && (role === ROOT_OBJECT || role === ITEM)) this.lastKey = KEY_PROPERTIES;
     else if (
-      (key === 'token' && (role === ROOT_OBJECT || role === PROPERTIES)) ||
+      (key === 'token' && (role === ROOT_OBJECT || role === PROPERTIES || (this.itemTokens && role === ITEM))) ||
       (key === 'api_key' && (role === ROOT_OBJECT || role === ITEM))
     ) {
       this.lastKey = KEY_TOKEN;
@@ -241,8 +252,8 @@ export class TokenScanner {
 }
 
 /** The first token of a whole body (see `TokenScanner`), or undefined. */
-export function findToken(body: Buffer): string | undefined {
-  return new TokenScanner().feed(body);
+export function findToken(body: Buffer, options: TokenScanOptions = {}): string | undefined {
+  return new TokenScanner(options).feed(body);
 }
 
 const TOKEN_KEY = Buffer.from('"token":');

@@ -62,6 +62,20 @@ migrations first. Health and metrics on SINK_HOST:SINK_PORT.`,
   load: async () => (await import('./sink-command.ts')).sinkCommand,
 };
 
+const realtimeSink: CommandEntry = {
+  name: 'realtime-sink',
+  summary: 'Run the realtime sink (user_behaviors → Redis hot items, minute metrics, recent items; exactly once).',
+  usage: `replay realtime-sink
+
+Reads REALTIME_TOPIC in group REALTIME_GROUP_ID and writes to REDIS_URL at most every REALTIME_FLUSH_INTERVAL_MS
+(or at REALTIME_FLUSH_MAX_MESSAGES): hot:items:{tenant}:{scenario} (ZSET, time-decayed scores),
+metrics:realtime:{tenant}:{scenario}:{yyyyMMddHHmm} (HASH of action counts per minute) and
+user:recent:{tenant}:{user} (capped LIST). One Lua script per partition applies a batch and its applied offset
+atomically, so a replay changes nothing; Kafka offsets are committed after it. Poison goes to user_behaviors_dlq.
+Health and metrics on REALTIME_HOST:REALTIME_PORT. See docs/uba.md.`,
+  load: async () => (await import('./realtime-sink-command.ts')).realtimeSinkCommand,
+};
+
 const api: CommandEntry = {
   name: 'api',
   summary: 'Run the replay API and the player page (sessions from ClickHouse, events from the blob store).',
@@ -155,6 +169,7 @@ export const commands: readonly CommandEntry[] = [
   capture,
   blobConsumer,
   sink,
+  realtimeSink,
   api,
   apiKey,
   reindex,

@@ -4,6 +4,7 @@ import {
   kafkaPrerequisites,
   minioPrerequisites,
   postgresPrerequisites,
+  redisPrerequisites,
 } from '../harness/prerequisites.ts';
 import type { Command } from './command.ts';
 
@@ -14,6 +15,7 @@ export const doctorCommand: Command = {
       ['kafka', () => `Apache Kafka ${kafkaPrerequisites(config).version}`],
       ['minio', () => `MinIO ${minioPrerequisites(config).version}`],
       ['postgres', () => postgresPrerequisites(config).binDir],
+      ['redis', () => `Redis ${redisPrerequisites(config).version}`],
       ['chromium', () => chromiumPrerequisites(config).binary],
     ];
     let failures = 0;

@@ -137,6 +137,11 @@ export const settings = {
     'Directory with `initdb` and `postgres` for throwaway test clusters; empty = newest `/usr/lib/postgresql/*/bin`.',
     '',
   ),
+  redisBinary: text(
+    'REPLAY_REDIS',
+    'The `redis-server` program the project starts on loopback for `dev` and tests (Debian package redis-server).',
+    'redis-server',
+  ),
   chromiumBinary: text(
     'REPLAY_CHROMIUM',
     'Chromium used by browser tests (driven by playwright-core).',
@@ -431,6 +436,118 @@ export const settings = {
   ),
   sinkHost: text('SINK_HOST', 'Address of the sink health/metrics server.', '127.0.0.1'),
   sinkPort: integer('SINK_PORT', 'Port of the sink health/metrics server (0 = any).', 8012, 0, 65535),
+  // The realtime sink (`replay realtime-sink`, src/uba/realtime/): user_behaviors → Redis, exactly once.
+  redisUrl: {
+    ...text(
+      'REDIS_URL',
+      'Redis of the realtime sink: `redis://[user:password@]host:port[/db]`. `replay config` shows the password as `***`.',
+      'redis://127.0.0.1:6379',
+    ),
+    redact: redactUrlPassword,
+  },
+  redisConnectTimeoutMs: integer(
+    'REDIS_CONNECT_TIMEOUT_MS',
+    'Longest a Redis connection (TCP and handshake) may take.',
+    2000,
+    100,
+    60_000,
+  ),
+  redisCommandTimeoutMs: integer(
+    'REDIS_COMMAND_TIMEOUT_MS',
+    'Longest one Redis command (a realtime script) may take before it counts as failed and is retried.',
+    3000,
+    100,
+    60_000,
+  ),
+  realtimeTopic: text('REALTIME_TOPIC', 'Topic the realtime sink reads.', 'user_behaviors'),
+  realtimeGroupId: text('REALTIME_GROUP_ID', 'Consumer group of the realtime sink.', 'realtime-sink'),
+  realtimeOffsetGroup: text(
+    'REALTIME_OFFSET_GROUP',
+    'The `{group}` of the applied-offset keys `realtime:offset:{group}:{topic}:{partition}` in Redis; empty = `REALTIME_GROUP_ID`. Keep it when renaming the consumer group, or the new group applies everything again.',
+    '',
+  ),
+  realtimeFlushIntervalMs: integer(
+    'REALTIME_FLUSH_INTERVAL_MS',
+    'Write to Redis at most this often (one script per partition).',
+    500,
+    10,
+    600_000,
+  ),
+  realtimeFlushMaxMessages: integer(
+    'REALTIME_FLUSH_MAX_MESSAGES',
+    'Write early at this many buffered behaviours; pause fetching at twice as many.',
+    1000,
+    1,
+    100_000,
+  ),
+  realtimeActionWeights: {
+    env: 'REALTIME_ACTION_WEIGHTS',
+    doc: "How much one behaviour heats its item, per action (`action=weight,...`, weights ≥ 0). An action not listed, or of weight 0, counts in the minute metrics only: it neither heats items nor enters the user's recent items.",
+    defaultText: '`impression=0,view=1,click=2,like=3,share=4,add_cart=5,order=10`',
+    parse: (raw) => {
+      const weights: Record<string, number> = Object.create(null);
+      for (const part of (raw || 'impression=0,view=1,click=2,like=3,share=4,add_cart=5,order=10').split(',')) {
+        const [action, weight, extra] = part.split('=').map((s) => s.trim());
+        const value = Number(weight);
+        if (!action || !weight || extra !== undefined || !Number.isFinite(value) || value < 0) {
+          throw invalidSetting(`REALTIME_ACTION_WEIGHTS must be action=weight pairs (weights ≥ 0), got "${raw}"`);
+        }
+        weights[action] = value;
+      }
+      return weights as Readonly<Record<string, number>>;
+    },
+  } satisfies SettingSpec<Readonly<Record<string, number>>>,
+  realtimeHalfLifeS: integer(
+    'REALTIME_HALF_LIFE_S',
+    'Half-life of hot item scores, in seconds: a behaviour this much older weighs half as much.',
+    3600,
+    1,
+    365 * 86_400,
+  ),
+  realtimeHotMaxItems: integer(
+    'REALTIME_HOT_MAX_ITEMS',
+    'Items kept per hot-items ZSET (the hottest; colder ones are dropped).',
+    1000,
+    1,
+    1_000_000,
+  ),
+  realtimeHotTtlS: integer(
+    'REALTIME_HOT_TTL_S',
+    'A hot-items ZSET expires this many seconds after its last update.',
+    172_800,
+    60,
+    365 * 86_400,
+  ),
+  realtimeMetricsTtlS: integer(
+    'REALTIME_METRICS_TTL_S',
+    'A minute of realtime metrics expires this many seconds after the minute began.',
+    7200,
+    60,
+    30 * 86_400,
+  ),
+  realtimeRecentMax: integer(
+    'REALTIME_RECENT_MAX',
+    "Items kept in a user's recent-items LIST (newest first).",
+    50,
+    1,
+    10_000,
+  ),
+  realtimeRecentTtlS: integer(
+    'REALTIME_RECENT_TTL_S',
+    "A user's recent-items LIST expires this many seconds after its last update.",
+    604_800,
+    60,
+    365 * 86_400,
+  ),
+  realtimeOffsetTtlS: integer(
+    'REALTIME_OFFSET_TTL_S',
+    "An applied-offset key expires this many seconds after its last update; keep it above the topic retention and the broker's `offsets.retention.minutes`, or a replay after it expired applies again.",
+    2_592_000,
+    3600,
+    3650 * 86_400,
+  ),
+  realtimeHost: text('REALTIME_HOST', 'Address of the realtime sink health/metrics server.', '127.0.0.1'),
+  realtimePort: integer('REALTIME_PORT', 'Port of the realtime sink health/metrics server (0 = any).', 8016, 0, 65535),
   blobFaultDelayBeforeCommitMs: integer(
     'BLOB_FAULT_DELAY_BEFORE_COMMIT_MS',
     'Fault-injection aid for crash tests: wait this long between writing objects and committing them. Keep 0 in production.',

@@ -48,7 +48,12 @@ export const errorCatalogue = {
   // Capture: the request
   empty_body: spec('validation_error', 400, false, 'The body is empty (before or after decoding).'),
   invalid_json: spec('validation_error', 400, false, 'The decoded body is not JSON.'),
-  invalid_payload: spec('validation_error', 400, false, 'The JSON is not a batch of `$snapshot` events.'),
+  invalid_payload: spec(
+    'validation_error',
+    400,
+    false,
+    "The JSON is not a batch of the route's events (`$snapshot` events at `/s/`, behaviours at `/api/v1/behaviors`, posthog-js events at `/e/`), or its items carry different tokens.",
+  ),
   // Capture: one event or item breaking an input bound (DESIGN §3.5.1) is dropped alone and counted under its code
   // (`dropped` in the 200 answer); the request fails with the code only when nothing of it is left.
   invalid_event: spec('validation_error', 400, false, 'An rrweb event is not an object with an integer `type`.'),
@@ -104,6 +109,95 @@ export const errorCatalogue = {
     415,
     false,
     'The body claims gzip or base64 but does not decode.',
+  ),
+  // Capture: one behaviour (`POST /api/v1/behaviors`) or posthog-js analytics event (`/e/`) breaking an input bound
+  // (DESIGN §3.8, src/uba/behavior-bounds.ts) is refused alone, with its index; the rest of its request is accepted.
+  invalid_behavior: spec(
+    'validation_error',
+    400,
+    false,
+    'A behaviour (or a posthog-js analytics event, or its `properties`) is not a JSON object.',
+  ),
+  missing_user_id: spec(
+    'validation_error',
+    400,
+    false,
+    'A behaviour has no `user_id` (a posthog-js event no `distinct_id`), or an empty one.',
+  ),
+  invalid_user_id: spec(
+    'validation_error',
+    400,
+    false,
+    '`user_id` is not a string or a number, or is longer than 200 characters.',
+  ),
+  missing_item_id: spec('validation_error', 400, false, 'A behaviour has no `item_id`, or an empty one.'),
+  invalid_item_id: spec(
+    'validation_error',
+    400,
+    false,
+    '`item_id` is not a string or a number, or is longer than 200 characters.',
+  ),
+  invalid_action_type: spec(
+    'validation_error',
+    400,
+    false,
+    '`action_type` is not one of impression, click, view, like, share, add_cart, order; or a posthog-js event name is missing, not a string, or longer than 200 characters.',
+  ),
+  invalid_scenario_id: spec(
+    'validation_error',
+    400,
+    false,
+    '`scenario_id` is not a string or a number, or is longer than 200 characters.',
+  ),
+  invalid_view_id: spec(
+    'validation_error',
+    400,
+    false,
+    '`view_id` is not a string or a number, or is longer than 200 characters.',
+  ),
+  invalid_experiment_id: spec(
+    'validation_error',
+    400,
+    false,
+    '`experiment_id` is not a string or a number, or is longer than 200 characters.',
+  ),
+  invalid_experiment_group: spec(
+    'validation_error',
+    400,
+    false,
+    '`experiment_group` is not a string or a number, or is longer than 200 characters.',
+  ),
+  invalid_watch_duration: spec(
+    'validation_error',
+    400,
+    false,
+    '`watch_duration` is not a finite number of seconds from 0 to 604800 (7 days).',
+  ),
+  invalid_completion_rate: spec('validation_error', 400, false, '`completion_rate` is not a number from 0 to 1.'),
+  invalid_context: spec(
+    'validation_error',
+    400,
+    false,
+    '`context` is not an object, or its `device_type`, `os`, `location` or `ip` is not a string of at most 200 characters.',
+  ),
+  invalid_extra_data: spec(
+    'validation_error',
+    400,
+    false,
+    '`extra_data` is not a JSON object, or one of its keys is empty or longer than 200 characters.',
+  ),
+  extra_data_too_large: spec(
+    'validation_error',
+    400,
+    false,
+    '`extra_data`, flattened to string values, is more than 16 KiB of JSON.',
+  ),
+  invalid_event_id: spec('validation_error', 400, false, '`event_id` is not a UUID.'),
+  too_many_events: spec(
+    'payload_too_large',
+    413,
+    false,
+    'A behaviours request (or a posthog-js analytics batch) holds more than 1000 events: split it.',
   ),
   // Capture: who is sending
   missing_token: spec('authentication_error', 401, false, 'The request carries no project token.'),
@@ -198,6 +292,12 @@ export const errorCatalogue = {
     true,
     'A transaction commit timed out or lost its reply: it is resolved (retried, or read back) before anything is re-sent.',
   ),
+  redis_unavailable: spec(
+    'server_error',
+    503,
+    true,
+    'Redis did not answer in time, is unreachable, or refused for now (LOADING, BUSY, OOM, READONLY): the realtime sink keeps its batch and retries with backoff.',
+  ),
 
   // Consumers: poison (quarantined to the DLQ under this code, with the source coordinates; the stream goes on)
   message_truncated: spec('poison_message', 422, false, 'A recordings message is empty or shorter than it declares.'),
@@ -243,6 +343,18 @@ export const errorCatalogue = {
     422,
     false,
     'ClickHouse refused a row for its content (a type, parse or range error); the rest of its batch is inserted.',
+  ),
+  behavior_record_invalid: spec(
+    'poison_message',
+    422,
+    false,
+    'A `user_behaviors` message is not JSON, or not a behaviour record within the input bounds (src/uba/behavior-record.ts).',
+  ),
+  redis_rejected: spec(
+    'poison_message',
+    422,
+    false,
+    'Redis holds a key the realtime sink would update with another type (WRONGTYPE); the behaviour is quarantined, the rest of its batch applied.',
   ),
   unhandled_error: spec(
     'poison_message',

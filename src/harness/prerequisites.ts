@@ -74,3 +74,11 @@ export function chromiumPrerequisites(config: Config): { readonly binary: string
   }
   return { binary: config.chromiumBinary };
 }
+
+export function redisPrerequisites(config: Config): { readonly binary: string; readonly version: string } {
+  const version = commandOutput(config.redisBinary, ['--version'])?.match(/v=(\d[\w.]*)/)?.[1];
+  if (version === undefined) {
+    throw missing(`redis-server was not found (${config.redisBinary}): install the Debian package redis-server.`);
+  }
+  return { binary: config.redisBinary, version };
+}

@@ -6,6 +6,7 @@ import { pipelineTopics } from '../kafka/topics.ts';
 import { type LocalKafka, startLocalKafka } from './kafka.ts';
 import { type LocalMinio, startLocalMinio } from './minio.ts';
 import { type LocalPostgres, startLocalPostgres } from './postgres.ts';
+import { type LocalRedis, startLocalRedis } from './redis.ts';
 
 /** Plain data describing where the services listen: what tests receive through vitest's `provide`/`inject`. */
 export interface StackInfo {
@@ -24,6 +25,7 @@ export interface StackInfo {
     readonly version: string;
   };
   readonly postgres?: { readonly url: string; readonly version: string };
+  readonly redis?: { readonly url: string; readonly port: number; readonly version: string };
 }
 
 export interface LocalStack {
@@ -31,6 +33,7 @@ export interface LocalStack {
   readonly kafka?: LocalKafka;
   readonly minio?: LocalMinio;
   readonly postgres?: LocalPostgres;
+  readonly redis?: LocalRedis;
   stop(): Promise<void>;
 }
 
@@ -40,6 +43,7 @@ export interface LocalStackOptions {
   readonly kafka?: boolean;
   readonly minio?: boolean;
   readonly postgres?: boolean;
+  readonly redis?: boolean;
   /** Partitions of each pipeline topic created on the broker. */
   readonly topicPartitions?: number;
   readonly onProgress?: (message: string) => void;
@@ -79,14 +83,18 @@ export async function startLocalStack(config: Config, options: LocalStackOptions
     options.postgres === false
       ? undefined
       : timed('postgres', () => startLocalPostgres(config, { dir: join(options.dir, 'postgres') })),
+    options.redis === false
+      ? undefined
+      : timed('redis', () => startLocalRedis(config, { dir: join(options.dir, 'redis') })),
   ]);
-  const [kafka, minio, postgres] = results.map((r) => (r.status === 'fulfilled' ? r.value : undefined)) as [
+  const [kafka, minio, postgres, redis] = results.map((r) => (r.status === 'fulfilled' ? r.value : undefined)) as [
     LocalKafka | undefined,
     LocalMinio | undefined,
     LocalPostgres | undefined,
+    LocalRedis | undefined,
   ];
   const stop = async () => {
-    await Promise.all([kafka?.stop(), minio?.stop(), postgres?.stop()]);
+    await Promise.all([kafka?.stop(), minio?.stop(), postgres?.stop(), redis?.stop()]);
   };
   const failure = results.find((r) => r.status === 'rejected');
   if (failure) {
@@ -107,6 +115,7 @@ export async function startLocalStack(config: Config, options: LocalStackOptions
       },
     }),
     ...(postgres && { postgres: { url: postgres.url, version: postgres.version } }),
+    ...(redis && { redis: { url: redis.url, port: redis.port, version: redis.version } }),
   };
-  return { info, kafka, minio, postgres, stop };
+  return { info, kafka, minio, postgres, redis, stop };
 }

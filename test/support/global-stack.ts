@@ -28,8 +28,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
     }
     throw error;
   }
-  const { kafka, minio, postgres } = stack.info;
-  log(`versions exercised: Apache Kafka ${kafka?.version}, MinIO ${minio?.version}, PostgreSQL ${postgres?.version}`);
+  const { kafka, minio, postgres, redis } = stack.info;
+  log(
+    `versions exercised: Apache Kafka ${kafka?.version}, MinIO ${minio?.version}, PostgreSQL ${postgres?.version}, Redis ${redis?.version}`,
+  );
   project.provide('stack', stack.info);
   return async () => {
     await stack.stop();
