@@ -14,6 +14,7 @@ import { ensureTopics } from '../../../src/kafka/admin.ts';
 import { createLogger } from '../../../src/logging/logger.ts';
 import type { BehaviorRecord } from '../../../src/uba/behavior-record.ts';
 import type { RealtimeRedis } from '../../../src/uba/realtime/realtime-sink.ts';
+import { sampleBehavior } from '../../support/behaviors.ts';
 import { InspectorSession } from '../../support/inspector.ts';
 import { produceAll } from '../../support/kafka.ts';
 import { eventually, groupOffsets } from '../../support/kafka-offsets.ts';
@@ -37,29 +38,17 @@ const freshTenant = () => 100_000 + Math.floor(Math.random() * 800_000);
 function stream(tenant: number, count: number, tag: string): BehaviorRecord[] {
   const now = Date.now();
   const actions = ['impression', 'view', 'click', 'order', 'click', 'view'];
-  return Array.from({ length: count }, (_, i) => ({
-    event_id: randomUUID(),
-    tenant_id: tenant,
-    user_id: `user-${i % 8}`,
-    item_id: `${tag}-item-${(i * 5) % 9}`,
-    action_type: actions[i % actions.length]!,
-    scenario_id: `s${i % 3}`,
-    timestamp: now - (i % 5) * 60_000 - (i % 7) * 1000,
-    session_id: '',
-    view_id: '',
-    watch_duration: 0,
-    completion_rate: 0,
-    experiment_id: '',
-    experiment_group: '',
-    device_type: '',
-    os: '',
-    location: '',
-    ip: '',
-    current_url: '',
-    properties: {},
-    source: 'behaviors-api',
-    captured_at: now + 1000,
-  }));
+  return Array.from({ length: count }, (_, i) =>
+    sampleBehavior({
+      tenant_id: tenant,
+      user_id: `user-${i % 8}`,
+      item_id: `${tag}-item-${(i * 5) % 9}`,
+      action_type: actions[i % actions.length]!,
+      scenario_id: `s${i % 3}`,
+      timestamp: now - (i % 5) * 60_000 - (i % 7) * 1000,
+      captured_at: now + 1000,
+    }),
+  );
 }
 
 const asRecords = (topic: string, list: readonly BehaviorRecord[]) =>

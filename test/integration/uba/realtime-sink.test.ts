@@ -7,6 +7,7 @@ import { ensureTopics } from '../../../src/kafka/admin.ts';
 import { topicNames } from '../../../src/kafka/topics.ts';
 import { createLogger } from '../../../src/logging/logger.ts';
 import type { BehaviorRecord } from '../../../src/uba/behavior-record.ts';
+import { sampleBehavior } from '../../support/behaviors.ts';
 import { headerOf, produceAll, readTopic } from '../../support/kafka.ts';
 import { eventually, groupOffsets } from '../../support/kafka-offsets.ts';
 import { metricValue, scrape } from '../../support/metrics.ts';
@@ -32,29 +33,16 @@ const freshTenant = () => 100_000 + Math.floor(Math.random() * 800_000);
 
 function behavior(overrides: Partial<BehaviorRecord> & Pick<BehaviorRecord, 'tenant_id'>): BehaviorRecord {
   const now = Date.now();
-  return {
-    event_id: randomUUID(),
+  return sampleBehavior({
     user_id: 'u',
     item_id: 'i',
-    action_type: 'click',
-    scenario_id: 'home',
     timestamp: now,
-    session_id: '',
-    view_id: '',
-    watch_duration: 0,
-    completion_rate: 0,
-    experiment_id: '',
-    experiment_group: '',
     device_type: 'desktop',
     os: 'linux',
-    location: '',
     ip: '127.0.0.1',
-    current_url: '',
-    properties: {},
-    source: 'behaviors-api',
     captured_at: now + 1000,
     ...overrides,
-  };
+  });
 }
 
 const asRecord = (topic: string, b: BehaviorRecord) => ({

@@ -15,34 +15,17 @@ import {
   realtimeMetricsKey,
   userRecentKey,
 } from '../../../src/uba/realtime/keys.ts';
+import { sampleBehavior } from '../../support/behaviors.ts';
 
 const NOW = Date.UTC(2026, 10, 22, 13, 45, 30, 250);
 
 function behavior(overrides: Partial<BehaviorRecord> = {}): BehaviorRecord {
-  return {
+  return sampleBehavior({
     event_id: '0b7e1f4e-8d6c-4c5e-9a51-2f0e5c3d7a10',
-    tenant_id: 7,
-    user_id: 'u1',
-    item_id: 'item-1',
-    action_type: 'click',
-    scenario_id: 'home',
     timestamp: NOW,
-    session_id: '',
-    view_id: '',
-    watch_duration: 0,
-    completion_rate: 0,
-    experiment_id: '',
-    experiment_group: '',
-    device_type: '',
-    os: '',
-    location: '',
-    ip: '',
-    current_url: '',
-    properties: {},
-    source: 'behaviors-api',
     captured_at: NOW + 20,
     ...overrides,
-  };
+  });
 }
 
 const rules = { weights: { click: 2, view: 1, impression: 0 }, halfLifeS: 3600 };

@@ -7,34 +7,18 @@ import type { ProducedRecord } from '../../../src/kafka/transactional-producer.t
 import { createLogger } from '../../../src/logging/logger.ts';
 import type { BehaviorRecord } from '../../../src/uba/behavior-record.ts';
 import { type RealtimeRedis, RealtimeSink } from '../../../src/uba/realtime/realtime-sink.ts';
+import { sampleBehavior } from '../../support/behaviors.ts';
 
 const NOW = Date.now();
 
 function behavior(i: number, overrides: Partial<BehaviorRecord> = {}): BehaviorRecord {
-  return {
+  return sampleBehavior({
     event_id: `0b7e1f4e-8d6c-4c5e-9a51-${String(i).padStart(12, '0')}`,
-    tenant_id: 7,
     user_id: `u${i % 3}`,
     item_id: `item-${i % 4}`,
-    action_type: 'click',
-    scenario_id: 'home',
     timestamp: NOW,
-    session_id: '',
-    view_id: '',
-    watch_duration: 0,
-    completion_rate: 0,
-    experiment_id: '',
-    experiment_group: '',
-    device_type: '',
-    os: '',
-    location: '',
-    ip: '',
-    current_url: '',
-    properties: {},
-    source: 'behaviors-api',
-    captured_at: NOW,
     ...overrides,
-  };
+  });
 }
 
 const message = (partition: number, offset: number, value: Buffer | BehaviorRecord): Kafka.Message => {
