@@ -62,6 +62,20 @@ migrations first. Health and metrics on SINK_HOST:SINK_PORT.`,
   load: async () => (await import('./sink-command.ts')).sinkCommand,
 };
 
+const behaviorsSink: CommandEntry = {
+  name: 'behaviors-sink',
+  summary: 'Run the behaviour sink (user_behaviors → ClickHouse raw table, timeline index, roll-ups; exactly once).',
+  usage: `replay behaviors-sink
+
+Reads BEHAVIORS_TOPIC in group BEHAVIORS_GROUP_ID and inserts into CLICKHOUSE_URL at most every
+BEHAVIORS_INSERT_INTERVAL_MS (or at BEHAVIORS_MAX_ROWS): user_behaviors, whose materialized views fill the timeline
+index, the roll-ups and the audiences in the same insert, and user_watches. Offsets are committed after the inserts;
+inserts carry deduplication tokens from their topic positions, a restart skips offsets ClickHouse holds, and a
+behaviour whose event_id is stored already is left out. Poison goes to clickhouse_user_behaviors_dlq with its code.
+Applies the ClickHouse migrations first. Health and metrics on BEHAVIORS_HOST:BEHAVIORS_PORT. See docs/uba.md.`,
+  load: async () => (await import('./behaviors-sink-command.ts')).behaviorsSinkCommand,
+};
+
 const realtimeSink: CommandEntry = {
   name: 'realtime-sink',
   summary: 'Run the realtime sink (user_behaviors → Redis hot items, minute metrics, recent items; exactly once).',
@@ -169,6 +183,7 @@ export const commands: readonly CommandEntry[] = [
   capture,
   blobConsumer,
   sink,
+  behaviorsSink,
   realtimeSink,
   api,
   apiKey,

@@ -436,6 +436,31 @@ export const settings = {
   ),
   sinkHost: text('SINK_HOST', 'Address of the sink health/metrics server.', '127.0.0.1'),
   sinkPort: integer('SINK_PORT', 'Port of the sink health/metrics server (0 = any).', 8012, 0, 65535),
+  // The behaviour sink (`replay behaviors-sink`, src/uba/behaviors-sink.ts): user_behaviors → ClickHouse, exactly once.
+  behaviorsTopic: text('BEHAVIORS_TOPIC', 'Topic the behaviour sink reads.', 'user_behaviors'),
+  behaviorsGroupId: text('BEHAVIORS_GROUP_ID', 'Consumer group of the behaviour sink.', 'behaviors-sink'),
+  behaviorsInsertIntervalMs: integer(
+    'BEHAVIORS_INSERT_INTERVAL_MS',
+    'Insert behaviours into ClickHouse at most this often (one insert per table per batch: ClickHouse wants few, large inserts).',
+    1000,
+    50,
+    600_000,
+  ),
+  behaviorsMaxRows: integer(
+    'BEHAVIORS_MAX_ROWS',
+    'Insert early at this many buffered behaviours; pause fetching at twice as many.',
+    100_000,
+    1,
+    10_000_000,
+  ),
+  behaviorsHost: text('BEHAVIORS_HOST', 'Address of the behaviour sink health/metrics server.', '127.0.0.1'),
+  behaviorsPort: integer(
+    'BEHAVIORS_PORT',
+    'Port of the behaviour sink health/metrics server (0 = any).',
+    8017,
+    0,
+    65535,
+  ),
   // The realtime sink (`replay realtime-sink`, src/uba/realtime/): user_behaviors → Redis, exactly once.
   redisUrl: {
     ...text(

@@ -33,6 +33,8 @@ export const topicNames = {
   replaySummariesDlq: 'clickhouse_session_replay_events_dlq',
   userBehaviors: 'user_behaviors',
   userBehaviorsDlq: 'user_behaviors_dlq',
+  /** The behaviour sink's quarantine (the realtime sink's is user_behaviors_dlq): each says which consumer refused. */
+  userBehaviorsClickhouseDlq: 'clickhouse_user_behaviors_dlq',
 } as const;
 
 /** All pipeline topics with `partitions` partitions each (DLQs get one: they are low-volume and read by people). */
@@ -45,5 +47,6 @@ export function pipelineTopics(partitions: number): TopicSpec[] {
     topic(topicNames.replaySummariesDlq, 1, 14),
     topic(topicNames.userBehaviors, partitions, 3),
     topic(topicNames.userBehaviorsDlq, 1, 14),
+    topic(topicNames.userBehaviorsClickhouseDlq, 1, 14),
   ];
 }

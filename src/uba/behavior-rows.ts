@@ -187,7 +187,12 @@ export async function planBehaviorInsert(
 
 /** Runs a sealed batch's inserts in order. Retrying a plan that failed (or whose outcome is unknown) is safe. */
 export async function runBehaviorInsert(client: ClickHouseClient, plan: BehaviorInsertPlan): Promise<void> {
-  for (const step of plan.steps) await insertRows(client, step.table, step.rows, step.token);
+  for (const step of plan.steps) await runBehaviorInsertStep(client, step);
+}
+
+/** Runs one insert of a plan (a caller that retries resumes at the first step not done). */
+export async function runBehaviorInsertStep(client: ClickHouseClient, step: BehaviorInsertStep): Promise<void> {
+  await insertRows(client, step.table, step.rows, step.token);
 }
 
 /** `planBehaviorInsert` then `runBehaviorInsert`: for a caller that does not retry, or retries with the same plan. */
@@ -258,6 +263,40 @@ export async function behaviorsInsertedUpTo(
     })
   ).json<{ offset: number; rows: number }>();
   return row && Number(row.rows) > 0 ? Number(row.offset) : -1;
+}
+
+/** Ids looked up per query in user_behavior_ids. */
+const ID_LOOKUP_CHUNK = 5000;
+
+/**
+ * Which of these behaviours user_behaviors already holds, by `tenant:event_id` (user_behavior_ids, 0013): the behaviour
+ * sink leaves them out, so a request its client retried is stored once. One primary-key read per tenant and chunk.
+ */
+export async function storedEventIds(
+  client: ClickHouseClient,
+  behaviors: readonly { readonly tenant_id: number; readonly event_id: string }[],
+): Promise<Set<string>> {
+  const byTenant = new Map<number, string[]>();
+  for (const b of behaviors) {
+    const ids = byTenant.get(b.tenant_id);
+    if (ids) ids.push(b.event_id);
+    else byTenant.set(b.tenant_id, [b.event_id]);
+  }
+  const found = new Set<string>();
+  for (const [tenant, ids] of byTenant) {
+    for (let i = 0; i < ids.length; i += ID_LOOKUP_CHUNK) {
+      const rows = await (
+        await client.query({
+          query: `SELECT DISTINCT toString(event_id) AS id FROM user_behavior_ids
+                   WHERE tenant_id = {tenant:Int64} AND event_id IN {ids:Array(UUID)}`,
+          query_params: { tenant, ids: ids.slice(i, i + ID_LOOKUP_CHUNK) },
+          format: 'JSONEachRow',
+        })
+      ).json<{ id: string }>();
+      for (const { id } of rows) found.add(`${tenant}:${id}`);
+    }
+  }
+  return found;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -76,3 +76,21 @@ export async function eventually<T>(
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
+
+/** Waits until a group has committed every partition of a topic up to its end; resolves with the offsets. */
+export function allCommitted(
+  brokers: string,
+  groupId: string,
+  topic: string,
+  partitions: number,
+  timeoutMs = 60_000,
+): Promise<GroupOffsets> {
+  return eventually(
+    async () => {
+      const o = await groupOffsets(brokers, groupId, topic, partitions);
+      return o.end.every((end, p) => o.committed[p] === end) ? o : undefined;
+    },
+    `group ${groupId} to commit all of ${topic}`,
+    timeoutMs,
+  );
+}

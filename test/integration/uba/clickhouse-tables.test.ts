@@ -145,6 +145,7 @@ describe('UBA tables on the ClickHouse engine (chDB)', () => {
       '0010_uba_experiment_daily.sql',
       '0011_user_watches.sql',
       '0012_uba_audiences.sql',
+      '0013_user_behavior_ids.sql',
     ]);
     expect(await schema()).toEqual(before);
     expect(before.map((t) => [t.name, t.engine])).toEqual([
@@ -157,6 +158,8 @@ describe('UBA tables on the ClickHouse engine (chDB)', () => {
       ['uba_item_daily', 'AggregatingMergeTree'],
       ['uba_item_daily_mv', 'MaterializedView'],
       ['uba_item_daily_watches_mv', 'MaterializedView'],
+      ['user_behavior_ids', 'MergeTree'],
+      ['user_behavior_ids_mv', 'MaterializedView'],
       ['user_behaviors', 'MergeTree'],
       ['user_behaviors_by_user', 'MergeTree'],
       ['user_behaviors_by_user_mv', 'MaterializedView'],

@@ -1,6 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'redis';
@@ -15,10 +14,11 @@ import { createLogger } from '../../../src/logging/logger.ts';
 import type { BehaviorRecord } from '../../../src/uba/behavior-record.ts';
 import type { RealtimeRedis } from '../../../src/uba/realtime/realtime-sink.ts';
 import { sampleBehavior } from '../../support/behaviors.ts';
-import { InspectorSession } from '../../support/inspector.ts';
+import type { InspectorSession } from '../../support/inspector.ts';
 import { produceAll } from '../../support/kafka.ts';
 import { eventually, groupOffsets } from '../../support/kafka-offsets.ts';
 import { metricValue } from '../../support/metrics.ts';
+import { inspect, pauseAtBatchCommit, spawnReplay } from '../../support/replay-process.ts';
 
 const stack = inject('stack');
 const brokers = stack.kafka!.brokers;
@@ -124,48 +124,6 @@ function expectState(got: RealtimeState, want: RealtimeState): void {
 const countOf = (state: RealtimeState) =>
   Object.values(state.metrics).reduce((n, fields) => n + Object.values(fields).reduce((a, b) => a + b, 0), 0);
 
-/** `replay realtime-sink` as a real child process (so it can be SIGKILLed), optionally with the inspector. */
-function spawnSink(env: Record<string, string>, options: { inspect?: boolean } = {}) {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [...(options.inspect ? ['--inspect=127.0.0.1:0'] : []), 'bin/replay.ts', 'realtime-sink'],
-    { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let log = '';
-  let onLog = () => {};
-  const append = (chunk: Buffer) => {
-    log += chunk.toString();
-    onLog();
-  };
-  child.stdout!.on('data', append);
-  child.stderr!.on('data', append);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const waitForLog = (pattern: RegExp, timeoutMs: number) =>
-    new Promise<RegExpExecArray>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${pattern} in ${timeoutMs} ms:\n${log}`)), timeoutMs);
-      const check = () => {
-        const match = pattern.exec(log);
-        if (match) {
-          clearTimeout(timer);
-          resolve(match);
-        }
-      };
-      onLog = check;
-      check();
-      void exited.then(() => {
-        clearTimeout(timer);
-        reject(new Error(`the sink exited before printing ${pattern}:\n${log}`));
-      });
-    });
-  const killNow = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-  };
-  return { child, exited, waitForLog, killNow, log: () => log };
-}
-
 const readyz = async (url: string) => (await fetch(`${url}/readyz`)).status;
 const sum = (values: readonly number[]) => values.reduce((n, v) => n + Math.max(0, v), 0);
 
@@ -207,14 +165,12 @@ describe('realtime sink under faults (real Kafka, real Redis, real processes)', 
       return got;
     };
     try {
-      const victim = spawnSink(env, { inspect: true });
+      const victim = spawnReplay('realtime-sink', env, { inspect: true });
       let inspector: InspectorSession | undefined;
       let appliedAtKill: number[];
       let committedAtKill: number[];
       try {
-        const [, url] = await victim.waitForLog(/Debugger listening on (ws:\/\/\S+)/, 20_000);
-        inspector = await InspectorSession.connect(url!);
-        await inspector.send('Debugger.enable');
+        inspector = await inspect(victim);
         await victim.waitForLog(/\[realtime-sink\.consumer\] consuming/, 30_000);
 
         // Round 1 goes through: applied, then committed.
@@ -225,14 +181,7 @@ describe('realtime sink under faults (real Kafka, real Redis, real processes)', 
         }, 'round 1 to be committed');
 
         // Round 2: stop the process on the line that commits, which runs only after the scripts returned.
-        const file = 'src/uba/realtime/realtime-sink.ts';
-        const source = await readFile(file, 'utf8');
-        const breakpoint = await inspector.breakAt(file, source, 'const committing = this.commitApplied(offsets)');
-        const paused = inspector.waitForEvent(
-          'Debugger.paused',
-          (p) => (p.hitBreakpoints as string[] | undefined)?.includes(breakpoint) ?? false,
-          30_000,
-        );
+        const { paused } = await pauseAtBatchCommit(inspector);
         await produceAll(brokers, asRecords(topic, second));
         await paused;
         victim.child.kill('SIGKILL');
@@ -252,7 +201,7 @@ describe('realtime sink under faults (real Kafka, real Redis, real processes)', 
       // A new process reads the uncommitted behaviours again, skips those the killed one applied, applies the rest
       // and the round produced while no sink ran.
       await produceAll(brokers, asRecords(topic, last));
-      const restarted = spawnSink(env);
+      const restarted = spawnReplay('realtime-sink', env);
       try {
         await eventually(
           async () => {

@@ -9,7 +9,7 @@ import { createLogger } from '../../../src/logging/logger.ts';
 import type { BehaviorRecord } from '../../../src/uba/behavior-record.ts';
 import { sampleBehavior } from '../../support/behaviors.ts';
 import { headerOf, produceAll, readTopic } from '../../support/kafka.ts';
-import { eventually, groupOffsets } from '../../support/kafka-offsets.ts';
+import { allCommitted, groupOffsets } from '../../support/kafka-offsets.ts';
 import { metricValue, scrape } from '../../support/metrics.ts';
 
 const brokers = inject('stack').kafka!.brokers;
@@ -182,15 +182,7 @@ function startSink(topic: string, groupId: string, env: Record<string, string> =
   );
 }
 
-const allCommitted = (groupId: string, topic: string) =>
-  eventually(
-    async () => {
-      const o = await groupOffsets(brokers, groupId, topic, PARTITIONS);
-      return o.end.every((end, p) => o.committed[p] === end) ? o : undefined;
-    },
-    `group ${groupId} to commit everything`,
-    60_000,
-  );
+const untilCommitted = (groupId: string, topic: string) => allCommitted(brokers, groupId, topic, PARTITIONS);
 
 describe('realtime sink (real Kafka, real Redis)', () => {
   it('writes exactly the hot-item scores, minute counts and recent items computed from the behaviours', async () => {
@@ -210,7 +202,7 @@ describe('realtime sink (real Kafka, real Redis)', () => {
         brokers,
         records.slice(150).map((b) => asRecord(topic, b)),
       );
-      await allCommitted(groupId, topic);
+      await untilCommitted(groupId, topic);
       const metrics = await scrape(sink.http.url);
       expect(metricValue(metrics, 'realtime_messages_applied_total')).toBe(records.length);
       expect(metricValue(metrics, 'realtime_messages_skipped_total')).toBe(0);
@@ -245,7 +237,7 @@ describe('realtime sink (real Kafka, real Redis)', () => {
       records.map((b) => asRecord(topic, b)),
     );
     const one = await startSink(topic, first);
-    await allCommitted(first, topic).finally(() => one.stop());
+    await untilCommitted(first, topic).finally(() => one.stop());
     const after = await redisState(tenants);
     expectState(after, expectedState(records));
 
@@ -253,7 +245,7 @@ describe('realtime sink (real Kafka, real Redis)', () => {
     const second = `realtime-${randomUUID()}`;
     const two = await startSink(topic, second, { REALTIME_OFFSET_GROUP: first });
     try {
-      await allCommitted(second, topic);
+      await untilCommitted(second, topic);
       const metrics = await scrape(two.http.url);
       expect(metricValue(metrics, 'realtime_messages_skipped_total')).toBe(records.length);
       expect(metricValue(metrics, 'realtime_messages_applied_total')).toBe(0);
@@ -267,7 +259,7 @@ describe('realtime sink (real Kafka, real Redis)', () => {
     // what the keys prevent. Every minute count doubles.
     const third = `realtime-${randomUUID()}`;
     const three = await startSink(topic, third);
-    await allCommitted(third, topic).finally(() => three.stop());
+    await untilCommitted(third, topic).finally(() => three.stop());
     const doubled = await redisState(tenants);
     for (const [key, fields] of Object.entries(after.metrics)) {
       for (const [field, count] of Object.entries(fields)) expect(doubled.metrics[key]![field]).toBe(2 * count);
@@ -298,7 +290,7 @@ describe('realtime sink (real Kafka, real Redis)', () => {
     ]);
     const sink = await startSink(topic, groupId);
     try {
-      await allCommitted(groupId, topic);
+      await untilCommitted(groupId, topic);
       const metrics = await scrape(sink.http.url);
       expect(metricValue(metrics, 'realtime_dead_letters_total', { reason: 'behavior_record_invalid' })).toBe(4);
       expect(metricValue(metrics, 'realtime_dead_letters_total', { reason: 'redis_rejected' })).toBe(1);
