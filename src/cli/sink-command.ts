@@ -27,8 +27,8 @@ export async function runSink(
     clickhouse,
     deadLetters,
     dlqTopic: topicNames.replaySummariesDlq,
-    insertIntervalMs: config.sinkInsertIntervalMs,
-    maxBufferedRows: config.sinkMaxRows,
+    flushIntervalMs: config.sinkInsertIntervalMs,
+    maxBufferedMessages: config.sinkMaxRows,
     log: log.child('sink'),
     registry,
   });

@@ -2,33 +2,19 @@ import { createHash } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type Kafka from 'node-rdkafka';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import { backoffDelay, sleep } from '../consumer/backoff.ts';
-import { deadLetterRecord } from '../consumer/dead-letter.ts';
-import { type ConsumerHandle, type PartitionRef, partitionKey, type Sink } from '../consumer/sink.ts';
+import { type Batch, BatchingSink, type BatchingSinkOptions, type PartitionWork } from '../consumer/batching-sink.ts';
+import { partitionKey } from '../consumer/sink.ts';
 import { ReplayError } from '../errors/index.ts';
-import type { ProducedRecord } from '../kafka/transactional-producer.ts';
-import type { Logger } from '../logging/logger.ts';
 import { type SummaryRow, summaryRowProblem } from '../recordings/summary-row.ts';
 import { classifyClickHouseError } from './errors.ts';
 import { insertedUpTo, insertSummaryRows } from './session-replay-events.ts';
 
-export interface SummarySinkOptions {
+export interface SummarySinkOptions extends Omit<BatchingSinkOptions, 'target'> {
   readonly clickhouse: ClickHouseClient;
-  /** Where rows ClickHouse refuses, and messages that are not rows, are quarantined (acknowledged before commit). */
-  readonly deadLetters: { send(records: readonly ProducedRecord[]): Promise<void> };
-  readonly dlqTopic: string;
-  /** Insert at most this often (default 1000 ms: ClickHouse likes few, large inserts). */
-  readonly insertIntervalMs: number;
-  /** Insert early at this many buffered rows; fetching pauses at twice as many. */
-  readonly maxBufferedRows: number;
   /** Most table partitions (months) one insert may touch (ClickHouse refuses more than max_partitions_per_insert_block). */
   readonly maxPartitionsPerInsert?: number;
-  readonly log: Logger;
   readonly registry: Registry;
 }
-
-/** How long the first buffered row waits for the rows that travel with it. */
-const GATHER_MS = 100;
 
 type StoredRow = SummaryRow & { _kafka_partition: number; _kafka_offset: number; _kafka_topic: string };
 
@@ -38,18 +24,6 @@ interface Entry {
   readonly message: Kafka.Message;
 }
 
-/** What has been read from one partition and is not committed yet. */
-interface PartitionWork {
-  readonly ref: PartitionRef;
-  entries: Entry[];
-  /** Messages quarantined on reading (not rows), for the DLQ. */
-  readonly deadLetters: ProducedRecord[];
-  /** Messages read (rows, skipped and quarantined ones): what the work weighs against the buffer budget. */
-  messages: number;
-  /** The last offset read: committing `lastOffset + 1` acknowledges every message of this work. */
-  lastOffset: number;
-}
-
 /** One insert statement: fixed rows and a deduplication token made from their source offsets. */
 interface InsertUnit {
   readonly entries: readonly Entry[];
@@ -57,246 +31,79 @@ interface InsertUnit {
 }
 
 /**
- * One batch: the work cut from the buffers, then sealed (rows ClickHouse already holds dropped, cut into inserts with
- * their tokens). A sealed batch is retried exactly as it is, so an attempt that failed after ClickHouse stored it (a
- * lost reply) is deduplicated instead of stored twice; inserts that succeeded are not sent again.
+ * What a batch inserts, fixed once (rows ClickHouse already holds dropped, cut into inserts with their tokens) and
+ * retried as it is, so an attempt that failed after ClickHouse stored it (a lost reply) is deduplicated instead of
+ * stored twice; inserts that succeeded are not sent again.
  */
-interface Batch {
-  parts: PartitionWork[];
-  sealed?: { readonly pending: InsertUnit[]; readonly deadLetters: ProducedRecord[]; deadLettersSent: boolean };
+interface SealedBatch {
+  readonly pending: InsertUnit[];
 }
 
 /**
  * The ClickHouse sink: summary rows from `clickhouse_session_replay_events` (read_committed) into
- * `session_replay_events`, in batches, then the offsets. Idempotent twice over: every insert carries a deduplication
- * token made from its rows' source offsets, and after a crash between insert and commit the sink skips offsets the
- * table already holds (each row records its topic, partition and offset).
+ * `session_replay_events`, in batches (the framework's BatchingSink: at most one insert per `flushIntervalMs`, the
+ * first row of a quiet spell waiting only for the rest of its blob flush), then the offsets. Idempotent twice over:
+ * every insert carries a deduplication token made from its rows' source offsets, and after a crash between insert and
+ * commit the sink skips offsets the table already holds (each row records its topic, partition and offset).
  *
  * The error contract (DESIGN §3.5.1): a message that is not a valid row is quarantined when read. An insert ClickHouse
  * refuses for its content (`clickhouse_rejected`) is bisected at once, with no backoff, down to the rows it refuses:
  * those go to the DLQ with ClickHouse's error, the rest is inserted, so one team's bad row delays other teams by one
  * retry at most. Any other failure is transient: the batch is kept and retried with jittered backoff, `healthy()` turns
- * false, new messages buffer up to twice `maxBufferedRows`, then fetching pauses. Nothing is committed past what
+ * false, new messages buffer up to twice `maxBufferedMessages`, then fetching pauses. Nothing is committed past what
  * ClickHouse holds (or the DLQ acknowledged), and no message read is ever dropped.
  */
-export class SummarySink implements Sink {
+export class SummarySink extends BatchingSink<Entry, SealedBatch> {
   private readonly options: SummarySinkOptions;
-  /** Work read since the last cut, per partition. */
-  private readonly buffers = new Map<string, PartitionWork>();
-  /** The batch being inserted (and retried while ClickHouse fails). */
-  private batch: Batch | undefined;
-  /** The insert or commit running now, and the partitions it covers (a revocation waits for it). */
-  private inFlight: { readonly keys: ReadonlySet<string>; readonly done: Promise<unknown> } | undefined;
   /**
    * Per owned partition: the highest offset ClickHouse holds, looked up once per assignment (before the first insert
    * of that partition), then advanced by each insert. Messages at or below it are skipped.
    */
   private readonly stored = new Map<string, number>();
-  private consumer!: ConsumerHandle;
-  /** Messages held (buffers plus the batch). */
-  private held = 0;
-  /** When the oldest message of the buffers arrived. */
-  private oldest = 0;
-  /** When the last batch was cut from the buffers. */
-  private lastCutAt = 0;
-  private failures = 0;
-  private retryAt = 0;
-  /** Bumped by every revocation: a lookup that straddles one may describe partitions as they were before it. */
-  private generation = 0;
   private readonly metrics: ReturnType<typeof createSinkMetrics>;
 
   constructor(options: SummarySinkOptions) {
+    super({ ...options, target: 'ClickHouse' });
     this.options = options;
     this.metrics = createSinkMetrics(options.registry);
   }
 
-  async start(handle: ConsumerHandle): Promise<void> {
-    this.consumer = handle;
-  }
-
-  /** Buffers one message. Never talks to ClickHouse, so it cannot fail and drop what the consumer already read. */
-  take(message: Kafka.Message): void {
-    const key = `${message.topic}:${message.partition}`;
-    const stored = this.stored.get(key);
-    let entry: Entry | undefined;
-    if (stored === undefined || message.offset > stored) {
-      let row: unknown;
-      try {
-        row = JSON.parse(message.value?.toString('utf8') ?? '');
-      } catch {
-        throw new ReplayError('summary_row_invalid', 'the message is not JSON');
-      }
-      const problem = summaryRowProblem(row);
-      if (problem) throw new ReplayError('summary_row_invalid', problem);
-      entry = {
-        row: {
-          ...(row as SummaryRow),
-          _kafka_partition: message.partition,
-          _kafka_offset: message.offset,
-          _kafka_topic: message.topic,
-        },
-        message,
-      };
-    } else {
+  /** Never talks to ClickHouse, so it cannot fail and drop what the consumer already read. */
+  protected decode(message: Kafka.Message): Entry | undefined {
+    const stored = this.stored.get(partitionKey(message));
+    if (stored !== undefined && message.offset <= stored) {
       this.metrics.skipped.inc();
+      return undefined;
     }
-    const work = this.read(message);
-    if (entry) work.entries.push(entry);
-  }
-
-  quarantine(message: Kafka.Message, error: ReplayError): void {
-    this.read(message).deadLetters.push(deadLetterRecord(this.options.dlqTopic, message, error));
-    this.metrics.deadLetters.inc({ reason: error.code });
-  }
-
-  /** Counts a message as read into its partition's buffer. */
-  private read(message: Kafka.Message): PartitionWork {
-    const key = `${message.topic}:${message.partition}`;
-    let work = this.buffers.get(key);
-    if (!work) {
-      work = {
-        ref: { topic: message.topic, partition: message.partition },
-        entries: [],
-        deadLetters: [],
-        messages: 0,
-        lastOffset: -1,
-      };
-      this.buffers.set(key, work);
-    }
-    if (this.oldest === 0) this.oldest = Date.now();
-    work.messages++;
-    work.lastOffset = message.offset;
-    this.held++;
-    return work;
-  }
-
-  async tick(): Promise<void> {
-    if (this.batch) {
-      if (Date.now() >= this.retryAt) await this.flush();
-      return;
-    }
-    if (this.buffers.size === 0) return;
-    // At most one insert per interval, but no waiting a whole interval after a quiet spell: rows wait only for the
-    // rest of their blob flush (committed in one transaction, so they arrive together).
-    const now = Date.now();
-    const due =
-      this.held >= this.options.maxBufferedRows ||
-      (now - this.oldest >= Math.min(GATHER_MS, this.options.insertIntervalMs) &&
-        now - this.lastCutAt >= this.options.insertIntervalMs);
-    if (due) await this.flush();
-  }
-
-  backpressure(): boolean {
-    return this.held >= this.options.maxBufferedRows * 2;
-  }
-
-  healthy(): boolean {
-    return this.failures === 0;
-  }
-
-  async settle(partitions: readonly PartitionRef[]): Promise<void> {
-    const running = this.inFlight;
-    if (running && partitions.some((p) => running.keys.has(partitionKey(p)))) await running.done;
-  }
-
-  revoked(partitions: readonly PartitionRef[]): void {
-    this.generation++;
-    for (const ref of partitions) {
-      const key = partitionKey(ref);
-      this.held -= this.buffers.get(key)?.messages ?? 0;
-      this.buffers.delete(key);
-      this.stored.delete(key);
-    }
-    if (this.buffers.size === 0) this.oldest = 0;
-    const batch = this.batch;
-    if (!batch) return;
-    const gone = new Set(partitions.map(partitionKey));
-    const kept = batch.parts.filter((part) => !gone.has(partitionKey(part.ref)));
-    if (kept.length === batch.parts.length) return;
-    for (const part of batch.parts) if (gone.has(partitionKey(part.ref))) this.held -= part.messages;
-    if (kept.length === 0) {
-      // Nothing left to retry: the next batch tells whether ClickHouse works again.
-      this.batch = undefined;
-      this.failures = 0;
-      this.retryAt = 0;
-      return;
-    }
-    // The batch changes, so its inserts would too: if an earlier attempt did reach ClickHouse, only a fresh lookup of
-    // what it holds keeps the remaining rows from being stored twice.
-    batch.parts = kept;
-    batch.sealed = undefined;
-    for (const part of kept) this.stored.delete(partitionKey(part.ref));
-  }
-
-  /** Inserts what is held before the consumer leaves: a few attempts with backoff, then the rest is read again. */
-  async drain(): Promise<void> {
-    for (let failed = 0; (this.batch || this.buffers.size > 0) && failed < 5; ) {
-      if (await this.flush()) continue;
-      failed++;
-      await sleep(backoffDelay(failed, 100, 2000));
-    }
-  }
-
-  /** Inserts the pending batch (or cuts one from the buffers) and commits it. False when it must be retried. */
-  private async flush(): Promise<boolean> {
-    if (!this.batch) {
-      this.lastCutAt = Date.now();
-      this.batch = { parts: [...this.buffers.values()] };
-      this.buffers.clear();
-      this.oldest = 0;
-    }
-    const batch = this.batch;
-    const done = this.attempt(batch);
-    this.inFlight = { keys: new Set(batch.parts.map((p) => partitionKey(p.ref))), done };
+    let row: unknown;
     try {
-      return await done;
-    } finally {
-      this.inFlight = undefined;
+      row = JSON.parse(message.value?.toString('utf8') ?? '');
+    } catch {
+      throw new ReplayError('summary_row_invalid', 'the message is not JSON');
     }
+    const problem = summaryRowProblem(row);
+    if (problem) throw new ReplayError('summary_row_invalid', problem);
+    return {
+      row: {
+        ...(row as SummaryRow),
+        _kafka_partition: message.partition,
+        _kafka_offset: message.offset,
+        _kafka_topic: message.topic,
+      },
+      message,
+    };
   }
 
-  private async attempt(batch: Batch): Promise<boolean> {
-    try {
-      batch.sealed ??= await this.seal(batch);
-      if (!batch.sealed) return false; // partitions moved during the lookup: look again on the next turn
-      await this.insertAll(batch.sealed);
-      if (batch.sealed.deadLetters.length > 0 && !batch.sealed.deadLettersSent) {
-        await this.options.deadLetters.send(batch.sealed.deadLetters);
-        batch.sealed.deadLettersSent = true;
-      }
-    } catch (error) {
-      if (this.batch !== batch) return false; // every partition of it was revoked meanwhile: nothing to retry
-      this.failures++;
-      this.metrics.insertErrors.inc();
-      const delay = backoffDelay(this.failures);
-      this.retryAt = Date.now() + delay;
-      this.options.log.warn('ClickHouse insert failed; keeping the batch and retrying', {
-        rows: batch.parts.reduce((n, part) => n + part.entries.length, 0),
-        attempt: this.failures,
-        code: (error as ReplayError).code,
-        retryInMs: Math.round(delay),
-        error: String(error),
-      });
-      return false;
-    }
-    if (this.failures > 0)
-      this.options.log.info('ClickHouse insert succeeded again', { failedAttempts: this.failures });
-    this.failures = 0;
-    this.retryAt = 0;
-    if (this.batch !== batch) return true; // every partition of it was revoked meanwhile: nothing to commit
-    this.batch = undefined;
-    for (const part of batch.parts) {
-      this.held -= part.messages;
-      // Only while owned: a revoked partition's next owner looks ClickHouse up for itself.
-      if (this.consumer.owns(part.ref)) this.stored.set(partitionKey(part.ref), part.lastOffset);
-    }
-    // Reached only once ClickHouse holds every row of the batch (the crash test breaks on this line). Not awaited:
-    // the outcome comes with the loop's next polls. A failure is harmless: the next commit covers these offsets, and
-    // a restart skips what ClickHouse holds.
-    void this.consumer
-      .commit(batch.parts.map((part) => ({ ...part.ref, offset: part.lastOffset + 1 })))
-      .catch((error) => this.options.log.warn('offset commit failed', { error: String(error) }));
-    return true;
+  protected countDeadLetter(code: string): void {
+    this.metrics.deadLetters.inc({ reason: code });
+  }
+
+  protected override countFailure(): void {
+    this.metrics.insertErrors.inc();
+  }
+
+  protected override forget(keys: readonly string[]): void {
+    for (const key of keys) this.stored.delete(key);
   }
 
   /**
@@ -304,8 +111,9 @@ export class SummarySink implements Sink {
    * half tried in its place; a single row it refuses is quarantined with ClickHouse's error. A transient failure stops
    * here (throws), leaving the inserts not yet done for the retry.
    */
-  private async insertAll(sealed: NonNullable<Batch['sealed']>): Promise<void> {
-    const pending = sealed.pending;
+  protected async write(batch: Batch<Entry, SealedBatch>): Promise<void> {
+    batch.plan ??= await this.seal(batch.parts);
+    const pending = batch.plan.pending;
     while (pending.length > 0) {
       const unit = pending[0]!;
       const started = performance.now();
@@ -330,14 +138,18 @@ export class SummarySink implements Sink {
           continue;
         }
         const { message } = unit.entries[0]!;
-        sealed.deadLetters.push(deadLetterRecord(this.options.dlqTopic, message, known));
-        this.metrics.deadLetters.inc({ reason: known.code });
-        this.options.log.warn('row refused by ClickHouse; quarantined', {
+        batch.parts.find((p) => p.key === partitionKey(message))?.deadLetters.push(this.deadLetter(message, known));
+        this.batching.log.warn('row refused by ClickHouse; quarantined', {
           partition: message.partition,
           offset: message.offset,
           error: known.message,
         });
       }
+    }
+    for (const part of batch.parts) {
+      part.written = true;
+      // Only while owned: a revoked partition's next owner looks ClickHouse up for itself.
+      if (this.current(part)) this.stored.set(part.key, part.lastOffset);
     }
   }
 
@@ -347,31 +159,22 @@ export class SummarySink implements Sink {
    * batch holds twice (a re-sent flush), and cuts the rest into inserts that each touch at most
    * `maxPartitionsPerInsert` months.
    */
-  private async seal(batch: Batch): Promise<Batch['sealed']> {
-    const generation = this.generation;
-    const found = new Map<string, number>();
-    for (const part of batch.parts) {
-      const key = partitionKey(part.ref);
-      if (!this.stored.has(key)) {
+  private async seal(parts: readonly PartitionWork<Entry>[]): Promise<SealedBatch> {
+    const seen = new Set<string>();
+    const byMonth = new Map<string, Entry[]>();
+    for (const part of parts) {
+      let stored = this.stored.get(part.key);
+      if (stored === undefined) {
         try {
-          found.set(key, await insertedUpTo(this.options.clickhouse, part.ref.topic, part.ref.partition));
+          stored = await insertedUpTo(this.options.clickhouse, part.ref.topic, part.ref.partition);
         } catch (error) {
           throw classifyClickHouseError(error);
         }
+        if (this.current(part)) this.stored.set(part.key, stored);
       }
-    }
-    if (generation !== this.generation) return undefined;
-    for (const [key, offset] of found) this.stored.set(key, offset);
-    const seen = new Set<string>();
-    const byMonth = new Map<string, Entry[]>();
-    for (const part of batch.parts) {
-      const stored = this.stored.get(partitionKey(part.ref)) ?? -1;
-      const kept = part.entries.filter((e) => e.row._kafka_offset > stored);
-      this.metrics.skipped.inc(part.entries.length - kept.length);
-      part.entries = kept;
-      for (const entry of kept) {
+      for (const entry of part.entries) {
         const identity = `${entry.row.team_id}:${entry.row.session_id}:${entry.row.source_offsets}`;
-        if (seen.has(identity)) {
+        if (entry.row._kafka_offset <= stored || seen.has(identity)) {
           this.metrics.skipped.inc();
           continue;
         }
@@ -388,7 +191,7 @@ export class SummarySink implements Sink {
     for (let i = 0; i < months.length; i += perInsert) {
       pending.push(insertUnit(months.slice(i, i + perInsert).flatMap((month) => byMonth.get(month)!)));
     }
-    return { pending, deadLetters: batch.parts.flatMap((part) => part.deadLetters), deadLettersSent: false };
+    return { pending };
   }
 }
 

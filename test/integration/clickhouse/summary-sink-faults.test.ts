@@ -1,6 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
@@ -13,9 +12,10 @@ import { freePort } from '../../../src/harness/ports.ts';
 import { ensureTopics } from '../../../src/kafka/admin.ts';
 import { createLogger } from '../../../src/logging/logger.ts';
 import type { SummaryRow } from '../../../src/recordings/summary-row.ts';
-import { InspectorSession } from '../../support/inspector.ts';
+import type { InspectorSession } from '../../support/inspector.ts';
 import { produceAll } from '../../support/kafka.ts';
 import { eventually, groupOffsets } from '../../support/kafka-offsets.ts';
+import { inspect, pauseAtBatchCommit, spawnReplay } from '../../support/replay-process.ts';
 import { liveRows } from '../../support/summary-rows.ts';
 
 const brokers = inject('stack').kafka!.brokers;
@@ -73,48 +73,6 @@ function metric(text: string, name: string): number {
   return match ? Number(match[1]) : Number.NaN;
 }
 
-/** `replay sink` as a real child process (so it can be SIGKILLed), optionally with the inspector on a free port. */
-function spawnSink(env: Record<string, string>, options: { inspect?: boolean } = {}) {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [...(options.inspect ? ['--inspect=127.0.0.1:0'] : []), 'bin/replay.ts', 'sink'],
-    { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let log = '';
-  let onLog = () => {};
-  const append = (chunk: Buffer) => {
-    log += chunk.toString();
-    onLog();
-  };
-  child.stdout!.on('data', append);
-  child.stderr!.on('data', append);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  /** Resolves with the first match of `pattern` in the child's output; rejects on exit or after `timeoutMs`. */
-  const waitForLog = (pattern: RegExp, timeoutMs: number) =>
-    new Promise<RegExpExecArray>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`sink printed no ${pattern} in ${timeoutMs} ms:\n${log}`)),
-        timeoutMs,
-      );
-      const check = () => {
-        const match = pattern.exec(log);
-        if (match) {
-          clearTimeout(timer);
-          resolve(match);
-        }
-      };
-      onLog = check;
-      check();
-      void exited.then(() => {
-        clearTimeout(timer);
-        reject(new Error(`sink exited before printing ${pattern}:\n${log}`));
-      });
-    });
-  return { child, exited, waitForLog, log: () => log };
-}
-
 describe('ClickHouse sink under faults (real Kafka, chDB, real processes)', () => {
   it('killed with SIGKILL between the insert and the offset commit, then restarted: no counter doubles', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'replay-sink-kill-'));
@@ -145,12 +103,10 @@ describe('ClickHouse sink under faults (real Kafka, chDB, real processes)', () =
     const offsets = () => groupOffsets(brokers, groupId, topic, PARTITIONS);
 
     try {
-      const victim = spawnSink(env, { inspect: true });
+      const victim = spawnReplay('sink', env, { inspect: true });
       let inspector: InspectorSession | undefined;
       try {
-        const [, url] = await victim.waitForLog(/Debugger listening on (ws:\/\/\S+)/, 20_000);
-        inspector = await InspectorSession.connect(url!);
-        await inspector.send('Debugger.enable');
+        inspector = await inspect(victim);
         await victim.waitForLog(/\[sink\.consumer\] consuming/, 30_000);
 
         // Round 1 goes through normally: inserted, then committed.
@@ -161,13 +117,7 @@ describe('ClickHouse sink under faults (real Kafka, chDB, real processes)', () =
         }, 'the first rows to be committed');
 
         // Round 2: stop the sink on the line that commits offsets, which runs only after ClickHouse took the insert.
-        const source = await readFile('src/clickhouse/summary-sink.ts', 'utf8');
-        const breakpoint = await inspector.breakAt('src/clickhouse/summary-sink.ts', source, 'void this.consumer');
-        const paused = inspector.waitForEvent(
-          'Debugger.paused',
-          (p) => (p.hitBreakpoints as string[] | undefined)?.includes(breakpoint) ?? false,
-          30_000,
-        );
+        const { paused } = await pauseAtBatchCommit(inspector);
         await produceAll(brokers, records(topic, second));
         await paused;
         victim.child.kill('SIGKILL');
@@ -179,8 +129,7 @@ describe('ClickHouse sink under faults (real Kafka, chDB, real processes)', () =
         expect(sum(afterKill.end)).toBe(first.length + second.length);
       } finally {
         inspector?.close();
-        if (victim.child.exitCode === null && victim.child.signalCode === null) victim.child.kill('SIGKILL');
-        await victim.exited;
+        await victim.killNow();
       }
 
       // ...and ClickHouse holds more than what was committed (the dead process released its chDB directory).
@@ -199,7 +148,7 @@ describe('ClickHouse sink under faults (real Kafka, chDB, real processes)', () =
       // A new sink process in the same group reads the uncommitted rows again, skips those already stored and
       // inserts the rest, and the rows that came while no sink ran.
       await produceAll(brokers, records(topic, last));
-      const restarted = spawnSink(env);
+      const restarted = spawnReplay('sink', env);
       try {
         await eventually(async () => {
           const o = await offsets();
@@ -213,8 +162,7 @@ describe('ClickHouse sink under faults (real Kafka, chDB, real processes)', () =
         restarted.child.kill('SIGTERM');
         expect((await restarted.exited).code).toBe(0);
       } finally {
-        if (restarted.child.exitCode === null && restarted.child.signalCode === null) restarted.child.kill('SIGKILL');
-        await restarted.exited;
+        await restarted.killNow();
       }
 
       clickhouse = openClickHouse({ kind: 'chdb', path: join(dir, 'db') });
