@@ -6,9 +6,8 @@ import { createMetricsRegistry } from '../metrics/registry.ts';
 import { BlobSink } from '../replay/blob-sink.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { openBlobStore } from '../storage/open-blob-store.ts';
-import type { Command } from './command.ts';
 import { startConsumerService } from './consumer-service.ts';
-import { serveUntilStopped } from './runtime.ts';
+import { serviceCommand } from './runtime.ts';
 
 /** Builds and starts a blob consumer (framework + blob sink + health server) from configuration. */
 export async function runBlobConsumer(
@@ -69,13 +68,4 @@ export async function runBlobConsumer(
   };
 }
 
-export const blobConsumerCommand: Command = {
-  async run(_args, { config, log, signal }) {
-    const running = await runBlobConsumer(config, log);
-    await serveUntilStopped(signal, running.failed, () => {
-      log.info('shutting down');
-      return running.stop();
-    });
-    return 0;
-  },
-};
+export const blobConsumerCommand = serviceCommand(runBlobConsumer);

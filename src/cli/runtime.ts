@@ -1,6 +1,8 @@
 import type { Config } from '../config/index.ts';
 import type { ReplayError } from '../errors/index.ts';
+import type { Logger } from '../logging/logger.ts';
 import { openPostgres, postgresTargetFromUrl, type SqlDatabase } from '../postgres/database.ts';
+import type { Command } from './command.ts';
 
 /** Opens the database named by DATABASE_URL. */
 export function openDatabase(config: Config): Promise<SqlDatabase> {
@@ -25,4 +27,20 @@ export async function serveUntilStopped(
   const outcome = await Promise.race([untilAborted(signal).then(() => undefined), failed]);
   await stop();
   if (outcome) throw outcome;
+}
+
+/** A command that runs one service from configuration until the shutdown signal (or a fatal error). */
+export function serviceCommand(
+  run: (config: Config, log: Logger) => Promise<{ readonly failed: Promise<ReplayError>; stop(): Promise<void> }>,
+): Command {
+  return {
+    async run(_args, { config, log, signal }) {
+      const running = await run(config, log);
+      await serveUntilStopped(signal, running.failed, () => {
+        log.info('shutting down');
+        return running.stop();
+      });
+      return 0;
+    },
+  };
 }

@@ -3,9 +3,11 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type Kafka from 'node-rdkafka';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { type Batch, BatchingSink, type BatchingSinkOptions, type PartitionWork } from '../consumer/batching-sink.ts';
+import { ResumePoints } from '../consumer/resume-points.ts';
 import { partitionKey } from '../consumer/sink.ts';
 import { ReplayError } from '../errors/index.ts';
 import { type SummaryRow, summaryRowProblem } from '../recordings/summary-row.ts';
+import { insertBisecting } from './bisecting-inserts.ts';
 import { classifyClickHouseError } from './errors.ts';
 import { insertedUpTo, insertSummaryRows } from './session-replay-events.ts';
 
@@ -55,23 +57,26 @@ interface SealedBatch {
  */
 export class SummarySink extends BatchingSink<Entry, SealedBatch> {
   private readonly options: SummarySinkOptions;
-  /**
-   * Per owned partition: the highest offset ClickHouse holds, looked up once per assignment (before the first insert
-   * of that partition), then advanced by each insert. Messages at or below it are skipped.
-   */
-  private readonly stored = new Map<string, number>();
+  /** How far the table got per partition (its `_kafka_*` columns): what a restart skips. */
+  private readonly stored: ResumePoints;
   private readonly metrics: ReturnType<typeof createSinkMetrics>;
 
   constructor(options: SummarySinkOptions) {
     super({ ...options, target: 'ClickHouse' });
     this.options = options;
+    this.stored = new ResumePoints(async (ref) => {
+      try {
+        return await insertedUpTo(this.options.clickhouse, ref.topic, ref.partition);
+      } catch (error) {
+        throw classifyClickHouseError(error);
+      }
+    });
     this.metrics = createSinkMetrics(options.registry);
   }
 
   /** Never talks to ClickHouse, so it cannot fail and drop what the consumer already read. */
   protected decode(message: Kafka.Message): Entry | undefined {
-    const stored = this.stored.get(partitionKey(message));
-    if (stored !== undefined && message.offset <= stored) {
+    if (this.stored.holds(message)) {
       this.metrics.skipped.inc();
       return undefined;
     }
@@ -103,7 +108,7 @@ export class SummarySink extends BatchingSink<Entry, SealedBatch> {
   }
 
   protected override forget(keys: readonly string[]): void {
-    for (const key of keys) this.stored.delete(key);
+    this.stored.forget(keys);
   }
 
   /**
@@ -113,11 +118,9 @@ export class SummarySink extends BatchingSink<Entry, SealedBatch> {
    */
   protected async write(batch: Batch<Entry, SealedBatch>): Promise<void> {
     batch.plan ??= await this.seal(batch.parts);
-    const pending = batch.plan.pending;
-    while (pending.length > 0) {
-      const unit = pending[0]!;
-      const started = performance.now();
-      try {
+    await insertBisecting(batch.plan.pending, {
+      insert: async (unit) => {
+        const started = performance.now();
         await insertSummaryRows(
           this.options.clickhouse,
           unit.entries.map((e) => e.row),
@@ -126,30 +129,22 @@ export class SummarySink extends BatchingSink<Entry, SealedBatch> {
         this.metrics.insertSeconds.observe((performance.now() - started) / 1000);
         this.metrics.rows.inc(unit.entries.length);
         this.metrics.inserts.inc();
-        pending.shift();
-      } catch (error) {
-        const known = classifyClickHouseError(error);
-        if (known.code !== 'clickhouse_rejected') throw known;
-        pending.shift();
-        if (unit.entries.length > 1) {
-          const half = Math.ceil(unit.entries.length / 2);
-          pending.unshift(insertUnit(unit.entries.slice(0, half)), insertUnit(unit.entries.slice(half)));
-          this.metrics.bisections.inc();
-          continue;
-        }
-        const { message } = unit.entries[0]!;
-        batch.parts.find((p) => p.key === partitionKey(message))?.deadLetters.push(this.deadLetter(message, known));
+      },
+      unit: insertUnit,
+      refuse: ({ message }, error) => {
+        batch.parts.find((p) => p.key === partitionKey(message))?.deadLetters.push(this.deadLetter(message, error));
         this.batching.log.warn('row refused by ClickHouse; quarantined', {
           partition: message.partition,
           offset: message.offset,
-          error: known.message,
+          error: error.message,
         });
-      }
-    }
+      },
+      bisected: () => this.metrics.bisections.inc(),
+    });
     for (const part of batch.parts) {
       part.written = true;
       // Only while owned: a revoked partition's next owner looks ClickHouse up for itself.
-      if (this.current(part)) this.stored.set(part.key, part.lastOffset);
+      if (this.current(part)) this.stored.advance(part.ref, part.lastOffset);
     }
   }
 
@@ -163,15 +158,7 @@ export class SummarySink extends BatchingSink<Entry, SealedBatch> {
     const seen = new Set<string>();
     const byMonth = new Map<string, Entry[]>();
     for (const part of parts) {
-      let stored = this.stored.get(part.key);
-      if (stored === undefined) {
-        try {
-          stored = await insertedUpTo(this.options.clickhouse, part.ref.topic, part.ref.partition);
-        } catch (error) {
-          throw classifyClickHouseError(error);
-        }
-        if (this.current(part)) this.stored.set(part.key, stored);
-      }
+      const stored = await this.stored.of(part.ref, this.current(part));
       for (const entry of part.entries) {
         const identity = `${entry.row.team_id}:${entry.row.session_id}:${entry.row.source_offsets}`;
         if (entry.row._kafka_offset <= stored || seen.has(identity)) {

@@ -1,8 +1,10 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type Kafka from 'node-rdkafka';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { insertBisecting } from '../clickhouse/bisecting-inserts.ts';
 import { classifyClickHouseError } from '../clickhouse/errors.ts';
 import { type Batch, BatchingSink, type BatchingSinkOptions, type PartitionWork } from '../consumer/batching-sink.ts';
+import { ResumePoints } from '../consumer/resume-points.ts';
 import { partitionKey } from '../consumer/sink.ts';
 import type { ReplayError } from '../errors/index.ts';
 import { readBehaviorRecord } from './behavior-record-check.ts';
@@ -63,23 +65,26 @@ interface SealedBatch {
  */
 export class BehaviorsSink extends BatchingSink<Entry, SealedBatch> {
   private readonly options: BehaviorsSinkOptions;
-  /**
-   * Per owned partition: the highest offset `user_behaviors` holds, looked up once per assignment (before the first
-   * insert of that partition), then advanced by each batch. Messages at or below it are skipped.
-   */
-  private readonly stored = new Map<string, number>();
+  /** How far the table got per partition (its `_kafka_*` columns): what a restart skips. */
+  private readonly stored: ResumePoints;
   private readonly metrics: ReturnType<typeof createBehaviorsMetrics>;
 
   constructor(options: BehaviorsSinkOptions) {
     super({ ...options, target: 'ClickHouse' });
     this.options = options;
+    this.stored = new ResumePoints(async (ref) => {
+      try {
+        return await behaviorsInsertedUpTo(this.options.clickhouse, ref.topic, ref.partition);
+      } catch (error) {
+        throw classifyClickHouseError(error);
+      }
+    });
     this.metrics = createBehaviorsMetrics(options.registry, () => this.held());
   }
 
   /** Never talks to ClickHouse; throws `behavior_record_invalid` (poison) having taken nothing. */
   protected decode(message: Kafka.Message): Entry | undefined {
-    const stored = this.stored.get(partitionKey(message));
-    if (stored !== undefined && message.offset <= stored) {
+    if (this.stored.holds(message)) {
       this.metrics.skipped.inc({ reason: 'stored_offset' });
       return undefined;
     }
@@ -99,35 +104,22 @@ export class BehaviorsSink extends BatchingSink<Entry, SealedBatch> {
   }
 
   protected override forget(keys: readonly string[]): void {
-    for (const key of keys) this.stored.delete(key);
+    this.stored.forget(keys);
   }
 
   protected async write(batch: Batch<Entry, SealedBatch>): Promise<void> {
     batch.plan ??= await this.seal(batch.parts);
-    const pending = batch.plan.pending;
-    while (pending.length > 0) {
-      const unit = pending[0]!;
-      try {
-        await this.insert(unit);
-        pending.shift();
-      } catch (error) {
-        const known = classifyClickHouseError(error);
-        if (known.code !== 'clickhouse_rejected') throw known;
-        pending.shift();
-        if (unit.entries.length > 1) {
-          // Each half gets a plan of its own: watch rows of the refused attempt that were stored are found stored.
-          const half = Math.ceil(unit.entries.length / 2);
-          pending.unshift(insertUnit(unit.entries.slice(0, half)), insertUnit(unit.entries.slice(half)));
-          this.metrics.bisections.inc();
-          continue;
-        }
-        this.refuse(batch.parts, unit.entries[0]!, known);
-      }
-    }
+    await insertBisecting(batch.plan.pending, {
+      insert: (unit) => this.insert(unit),
+      // Each half gets a plan of its own: watch rows of the refused attempt that were stored are found stored.
+      unit: insertUnit,
+      refuse: (entry, error) => this.refuse(batch.parts, entry, error),
+      bisected: () => this.metrics.bisections.inc(),
+    });
     for (const part of batch.parts) {
       part.written = true;
       // Only while owned: a revoked partition's next owner looks ClickHouse up for itself.
-      if (this.current(part)) this.stored.set(part.key, part.lastOffset);
+      if (this.current(part)) this.stored.advance(part.ref, part.lastOffset);
     }
   }
 
@@ -166,36 +158,33 @@ export class BehaviorsSink extends BatchingSink<Entry, SealedBatch> {
   private async seal(parts: readonly PartitionWork<Entry>[]): Promise<SealedBatch> {
     const { clickhouse } = this.options;
     const kept: Entry[] = [];
-    try {
-      for (const part of parts) {
-        let stored = this.stored.get(part.key);
-        if (stored === undefined) {
-          stored = await behaviorsInsertedUpTo(clickhouse, part.ref.topic, part.ref.partition);
-          if (this.current(part)) this.stored.set(part.key, stored);
-        }
-        for (const entry of part.entries) {
-          if (entry.behavior.offset > stored) kept.push(entry);
-          else this.metrics.skipped.inc({ reason: 'stored_offset' });
-        }
+    for (const part of parts) {
+      const stored = await this.stored.of(part.ref, this.current(part));
+      for (const entry of part.entries) {
+        if (entry.behavior.offset > stored) kept.push(entry);
+        else this.metrics.skipped.inc({ reason: 'stored_offset' });
       }
-      const known = await storedEventIds(
+    }
+    let known: Set<string>;
+    try {
+      known = await storedEventIds(
         clickhouse,
         kept.map((e) => e.behavior.record),
       );
-      const fresh: Entry[] = [];
-      for (const entry of kept) {
-        const id = `${entry.behavior.record.tenant_id}:${entry.behavior.record.event_id}`;
-        if (known.has(id)) {
-          this.metrics.skipped.inc({ reason: 'duplicate_event_id' });
-          continue;
-        }
-        known.add(id);
-        fresh.push(entry);
-      }
-      return { pending: fresh.length > 0 ? [insertUnit(fresh)] : [] };
     } catch (error) {
       throw classifyClickHouseError(error);
     }
+    const fresh: Entry[] = [];
+    for (const entry of kept) {
+      const id = `${entry.behavior.record.tenant_id}:${entry.behavior.record.event_id}`;
+      if (known.has(id)) {
+        this.metrics.skipped.inc({ reason: 'duplicate_event_id' });
+        continue;
+      }
+      known.add(id);
+      fresh.push(entry);
+    }
+    return { pending: fresh.length > 0 ? [insertUnit(fresh)] : [] };
   }
 }
 
