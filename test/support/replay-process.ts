@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { InspectorSession } from './inspector.ts';
+import { allCommitted, type GroupOffsets, groupOffsets } from './kafka-offsets.ts';
 
 /** A `replay <command>` child process, its output, and ways to wait for a line of it and to kill it. */
 export interface ReplayProcess {
@@ -91,4 +92,46 @@ export async function pauseAtBatchCommit(
     timeoutMs,
   );
   return { paused };
+}
+
+/**
+ * The crash of the batch sinks' kill tests: starts `replay <command>` with the inspector, lets round 1 through
+ * (written, then committed), then stops the process on the framework's commit line while it handles round 2 and
+ * SIGKILLs it there. Checks that the broker still holds round 1's offsets, and returns them: the sink's target holds
+ * more, which the caller checks against its own store.
+ */
+export async function killBetweenWriteAndCommit(options: {
+  readonly command: string;
+  readonly env: Record<string, string>;
+  readonly brokers: string;
+  readonly groupId: string;
+  readonly topic: string;
+  readonly partitions: number;
+  readonly produceFirst: () => Promise<void>;
+  readonly produceSecond: () => Promise<void>;
+}): Promise<GroupOffsets> {
+  const { brokers, groupId, topic, partitions } = options;
+  const victim = spawnReplay(options.command, options.env, { inspect: true });
+  let inspector: InspectorSession | undefined;
+  try {
+    inspector = await inspect(victim);
+    await victim.waitForLog(new RegExp(`\\[${options.command}\\.consumer\\] consuming`), 30_000);
+    await options.produceFirst();
+    const afterFirst = await allCommitted(brokers, groupId, topic, partitions, 30_000);
+    const { paused } = await pauseAtBatchCommit(inspector);
+    await options.produceSecond();
+    await paused;
+    victim.child.kill('SIGKILL');
+    const { signal } = await victim.exited;
+    if (signal !== 'SIGKILL') throw new Error(`${options.command} exited with ${signal} instead of being killed`);
+    const afterKill = await groupOffsets(brokers, groupId, topic, partitions);
+    if (afterKill.committed.join() !== afterFirst.committed.join())
+      throw new Error(`offsets moved past round 1: ${afterFirst.committed} → ${afterKill.committed}`);
+    return afterKill;
+  } catch (error) {
+    throw new Error(`${String(error)}\n--- ${options.command} output ---\n${victim.log()}`);
+  } finally {
+    inspector?.close();
+    await victim.killNow();
+  }
 }

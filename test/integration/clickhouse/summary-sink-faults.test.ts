@@ -12,10 +12,9 @@ import { freePort } from '../../../src/harness/ports.ts';
 import { ensureTopics } from '../../../src/kafka/admin.ts';
 import { createLogger } from '../../../src/logging/logger.ts';
 import type { SummaryRow } from '../../../src/recordings/summary-row.ts';
-import type { InspectorSession } from '../../support/inspector.ts';
 import { produceAll } from '../../support/kafka.ts';
 import { eventually, groupOffsets } from '../../support/kafka-offsets.ts';
-import { inspect, pauseAtBatchCommit, spawnReplay } from '../../support/replay-process.ts';
+import { killBetweenWriteAndCommit, spawnReplay } from '../../support/replay-process.ts';
 import { liveRows } from '../../support/summary-rows.ts';
 
 const brokers = inject('stack').kafka!.brokers;
@@ -103,34 +102,19 @@ describe('ClickHouse sink under faults (real Kafka, chDB, real processes)', () =
     const offsets = () => groupOffsets(brokers, groupId, topic, PARTITIONS);
 
     try {
-      const victim = spawnReplay('sink', env, { inspect: true });
-      let inspector: InspectorSession | undefined;
-      try {
-        inspector = await inspect(victim);
-        await victim.waitForLog(/\[sink\.consumer\] consuming/, 30_000);
-
-        // Round 1 goes through normally: inserted, then committed.
-        await produceAll(brokers, records(topic, first));
-        const afterFirst = await eventually(async () => {
-          const o = await offsets();
-          return sum(o.committed) === first.length && o.committed.every((c, p) => c === o.end[p]) ? o : undefined;
-        }, 'the first rows to be committed');
-
-        // Round 2: stop the sink on the line that commits offsets, which runs only after ClickHouse took the insert.
-        const { paused } = await pauseAtBatchCommit(inspector);
-        await produceAll(brokers, records(topic, second));
-        await paused;
-        victim.child.kill('SIGKILL');
-        expect((await victim.exited).signal).toBe('SIGKILL');
-
-        // The kill landed after the insert and before the commit: the broker still holds round 1's offsets...
-        const afterKill = await offsets();
-        expect(afterKill.committed).toEqual(afterFirst.committed);
-        expect(sum(afterKill.end)).toBe(first.length + second.length);
-      } finally {
-        inspector?.close();
-        await victim.killNow();
-      }
+      // Round 1 is inserted and committed; the sink is killed after round 2's insert, before its commit: the broker
+      // still holds round 1's offsets...
+      await killBetweenWriteAndCommit({
+        command: 'sink',
+        env,
+        brokers,
+        groupId,
+        topic,
+        partitions: PARTITIONS,
+        produceFirst: () => produceAll(brokers, records(topic, first)),
+        produceSecond: () => produceAll(brokers, records(topic, second)),
+      });
+      expect(sum((await offsets()).end)).toBe(first.length + second.length);
 
       // ...and ClickHouse holds more than what was committed (the dead process released its chDB directory).
       let storedAtKill: number[];

@@ -14,11 +14,10 @@ import { topicNames } from '../../../src/kafka/topics.ts';
 import { createLogger } from '../../../src/logging/logger.ts';
 import type { BehaviorRecord } from '../../../src/uba/behavior-record.ts';
 import { sampleBehavior } from '../../support/behaviors.ts';
-import type { InspectorSession } from '../../support/inspector.ts';
 import { headerOf, produceAll, readTopic } from '../../support/kafka.ts';
 import { allCommitted, eventually, groupOffsets } from '../../support/kafka-offsets.ts';
 import { metricValue, scrape } from '../../support/metrics.ts';
-import { inspect, pauseAtBatchCommit, spawnReplay } from '../../support/replay-process.ts';
+import { killBetweenWriteAndCommit, spawnReplay } from '../../support/replay-process.ts';
 
 const brokers = inject('stack').kafka!.brokers;
 const PARTITIONS = 3;
@@ -101,29 +100,17 @@ describe('behaviour sink under faults (real Kafka, chDB, real processes)', () =>
     };
     const offsets = () => groupOffsets(brokers, groupId, topic, PARTITIONS);
     try {
-      const victim = spawnReplay('behaviors-sink', env, { inspect: true });
-      let inspector: InspectorSession | undefined;
-      let committedAtKill: number[];
-      try {
-        inspector = await inspect(victim);
-        await victim.waitForLog(/\[behaviors-sink\.consumer\] consuming/, 30_000);
-        await produceAll(brokers, asRecords(topic, first));
-        const afterFirst = await allCommitted(brokers, groupId, topic, PARTITIONS, 30_000);
-        expect(sum(afterFirst.committed)).toBe(first.length);
-        // Round 2: stop the process where the framework commits, which runs only after the inserts returned.
-        const { paused } = await pauseAtBatchCommit(inspector);
-        await produceAll(brokers, asRecords(topic, second));
-        await paused;
-        victim.child.kill('SIGKILL');
-        expect((await victim.exited).signal).toBe('SIGKILL');
-        committedAtKill = (await offsets()).committed;
-        expect(committedAtKill).toEqual(afterFirst.committed);
-      } catch (error) {
-        throw new Error(`${String(error)}\n--- sink output ---\n${victim.log()}`);
-      } finally {
-        inspector?.close();
-        await victim.killNow();
-      }
+      const { committed: committedAtKill } = await killBetweenWriteAndCommit({
+        command: 'behaviors-sink',
+        env,
+        brokers,
+        groupId,
+        topic,
+        partitions: PARTITIONS,
+        produceFirst: () => produceAll(brokers, asRecords(topic, first)),
+        produceSecond: () => produceAll(brokers, asRecords(topic, second)),
+      });
+      expect(sum(committedAtKill)).toBe(first.length);
 
       // ClickHouse holds more than was committed (the dead process released its chDB directory).
       let storedAtKill: number[];

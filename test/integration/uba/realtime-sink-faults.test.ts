@@ -14,11 +14,10 @@ import { createLogger } from '../../../src/logging/logger.ts';
 import type { BehaviorRecord } from '../../../src/uba/behavior-record.ts';
 import type { RealtimeRedis } from '../../../src/uba/realtime/realtime-sink.ts';
 import { sampleBehavior } from '../../support/behaviors.ts';
-import type { InspectorSession } from '../../support/inspector.ts';
 import { produceAll } from '../../support/kafka.ts';
 import { eventually, groupOffsets } from '../../support/kafka-offsets.ts';
 import { metricValue } from '../../support/metrics.ts';
-import { inspect, pauseAtBatchCommit, spawnReplay } from '../../support/replay-process.ts';
+import { killBetweenWriteAndCommit, spawnReplay } from '../../support/replay-process.ts';
 
 const stack = inject('stack');
 const brokers = stack.kafka!.brokers;
@@ -165,38 +164,22 @@ describe('realtime sink under faults (real Kafka, real Redis, real processes)', 
       return got;
     };
     try {
-      const victim = spawnReplay('realtime-sink', env, { inspect: true });
-      let inspector: InspectorSession | undefined;
-      let appliedAtKill: number[];
-      let committedAtKill: number[];
-      try {
-        inspector = await inspect(victim);
-        await victim.waitForLog(/\[realtime-sink\.consumer\] consuming/, 30_000);
-
-        // Round 1 goes through: applied, then committed.
-        await produceAll(brokers, asRecords(topic, first));
-        const afterFirst = await eventually(async () => {
-          const o = await offsets();
-          return sum(o.committed) === first.length && o.committed.every((c, p) => c === o.end[p]) ? o : undefined;
-        }, 'round 1 to be committed');
-
-        // Round 2: stop the process on the line that commits, which runs only after the scripts returned.
-        const { paused } = await pauseAtBatchCommit(inspector);
-        await produceAll(brokers, asRecords(topic, second));
-        await paused;
-        victim.child.kill('SIGKILL');
-        expect((await victim.exited).signal).toBe('SIGKILL');
-
-        // The kill landed after a script and before its commit: the broker holds round 1's offsets, Redis more.
-        committedAtKill = (await offsets()).committed;
-        expect(committedAtKill).toEqual(afterFirst.committed);
-        appliedAtKill = await applied();
-        expect(sum(appliedAtKill)).toBeGreaterThan(first.length);
-        for (let p = 0; p < PARTITIONS; p++) expect(appliedAtKill[p]).toBeGreaterThanOrEqual(committedAtKill[p]!);
-      } finally {
-        inspector?.close();
-        await victim.killNow();
-      }
+      // Round 1 is applied and committed; the sink is killed after round 2's scripts, before its commit: the broker
+      // holds round 1's offsets, Redis more.
+      const { committed: committedAtKill } = await killBetweenWriteAndCommit({
+        command: 'realtime-sink',
+        env,
+        brokers,
+        groupId,
+        topic,
+        partitions: PARTITIONS,
+        produceFirst: () => produceAll(brokers, asRecords(topic, first)),
+        produceSecond: () => produceAll(brokers, asRecords(topic, second)),
+      });
+      expect(sum(committedAtKill)).toBe(first.length);
+      const appliedAtKill = await applied();
+      expect(sum(appliedAtKill)).toBeGreaterThan(first.length);
+      for (let p = 0; p < PARTITIONS; p++) expect(appliedAtKill[p]).toBeGreaterThanOrEqual(committedAtKill[p]!);
 
       // A new process reads the uncommitted behaviours again, skips those the killed one applied, applies the rest
       // and the round produced while no sink ran.
