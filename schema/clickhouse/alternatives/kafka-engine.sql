@@ -68,17 +68,6 @@ ENGINE = MergeTree
 ORDER BY (topic, partition, offset)
 TTL toDateTime(received_at) + INTERVAL 30 DAY;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS session_replay_events_kafka_errors_mv TO session_replay_events_kafka_errors AS
-SELECT
-    now64(3) AS received_at,
-    _topic AS topic,
-    toInt64(_partition) AS partition,
-    toInt64(_offset) AS offset,
-    _raw_message AS raw_message,
-    _error AS error
-FROM session_replay_events_kafka
-WHERE length(_error) > 0;
-
 -- The same columns and states as insertSummaryRows; source columns are qualified (k.) where an output column of the
 -- same name is an aggregate state built from them. _kafka_partition/_kafka_offset come from the message itself, so
 -- `replay sink` can take over from the engine (it resumes after the highest stored offset of each partition).
@@ -114,3 +103,16 @@ SELECT
     k._topic AS _kafka_topic
 FROM session_replay_events_kafka AS k
 WHERE length(k._error) = 0;
+
+-- Created last: the engine starts consuming with the first view that reads it, and a block read before the main view
+-- existed would reach only this one (its good rows lost).
+CREATE MATERIALIZED VIEW IF NOT EXISTS session_replay_events_kafka_errors_mv TO session_replay_events_kafka_errors AS
+SELECT
+    now64(3) AS received_at,
+    _topic AS topic,
+    toInt64(_partition) AS partition,
+    toInt64(_offset) AS offset,
+    _raw_message AS raw_message,
+    _error AS error
+FROM session_replay_events_kafka
+WHERE length(_error) > 0;

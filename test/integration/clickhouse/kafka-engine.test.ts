@@ -1,55 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
-import Kafka from 'node-rdkafka';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openClickHouse } from '../../../src/clickhouse/client.ts';
-import { clickhouseSchemaDir, migrateClickHouse } from '../../../src/clickhouse/migrations.ts';
+import { migrateClickHouse } from '../../../src/clickhouse/migrations.ts';
 import { insertedUpTo, insertSummaryRows } from '../../../src/clickhouse/session-replay-events.ts';
 import { ensureTopics } from '../../../src/kafka/admin.ts';
 import type { SummaryRow } from '../../../src/recordings/summary-row.ts';
 import { expectedSummary } from '../../support/expected-summary.ts';
 import { produceAll, readTopic } from '../../support/kafka.ts';
+import { kafkaEngineStatements, produceAborted } from '../../support/kafka-engine.ts';
 import { liveRows } from '../../support/summary-rows.ts';
 
 const brokers = inject('stack').kafka!.brokers;
-
-/** schema/clickhouse/alternatives/kafka-engine.sql with its placeholders filled in, one statement each. */
-async function kafkaEngineStatements(placeholders: Record<string, string>): Promise<string[]> {
-  let text = await readFile(join(clickhouseSchemaDir, 'alternatives', 'kafka-engine.sql'), 'utf8');
-  for (const [name, value] of Object.entries(placeholders)) text = text.replaceAll(`{${name}}`, value);
-  expect(text).not.toMatch(/\{kafka_\w+\}/);
-  return text
-    .split(/;\s*$/m)
-    .map((s) => s.trim())
-    .filter((s) => s.replace(/--.*$/gm, '').trim());
-}
-
-/** Produces records inside a transaction that is then aborted: a read_committed consumer never sees them. */
-async function produceAborted(topic: string, records: { key: string; value: Buffer }[]): Promise<void> {
-  const producer = new Kafka.Producer({
-    'metadata.broker.list': brokers,
-    'transactional.id': `aborted-${randomUUID()}`,
-    dr_cb: true,
-  });
-  const call = (fn: (cb: (error: unknown) => void) => void) =>
-    new Promise<void>((resolve, reject) => fn((error) => (error ? reject(error) : resolve())));
-  await new Promise<void>((resolve, reject) =>
-    producer.connect({ timeout: 10_000 }, (error) => (error ? reject(error) : resolve())),
-  );
-  producer.setPollInterval(10);
-  try {
-    await call((cb) => producer.initTransactions(10_000, cb));
-    await call((cb) => producer.beginTransaction(cb));
-    for (const r of records) producer.produce(topic, null, r.value, r.key);
-    await call((cb) => producer.flush(10_000, cb));
-    await call((cb) => producer.abortTransaction(10_000, cb));
-  } finally {
-    await new Promise<void>((resolve) => producer.disconnect(() => resolve()));
-  }
-}
 
 describe('Kafka engine alternative to the sink (schema/clickhouse/alternatives/kafka-engine.sql; real Kafka, chDB)', () => {
   let dir: string;
@@ -97,14 +62,14 @@ describe('Kafka engine alternative to the sink (schema/clickhouse/alternatives/k
     const { sessions, rows } = await liveRows(dir, teamId);
     const key = (row: SummaryRow) => `${row.team_id}:${row.session_id}`;
     const aborted: SummaryRow = { ...rows[0]!, session_id: 'aborted-session', event_count: 1_000_000 };
-    await produceAborted(topic, [{ key: key(aborted), value: Buffer.from(JSON.stringify(aborted)) }]);
+    await produceAborted(brokers, topic, [{ key: key(aborted), value: Buffer.from(JSON.stringify(aborted)) }]);
     await produceAll(brokers, [
       ...rows.map((row) => ({ topic, key: key(row), value: Buffer.from(JSON.stringify(row)) })),
       { topic, key: 'bad', value: Buffer.from('{"team_id": "not a number", ') },
     ]);
 
     // Created after the messages: a new consumer group starts at the earliest offset.
-    for (const statement of await kafkaEngineStatements({
+    for (const statement of await kafkaEngineStatements('kafka-engine.sql', {
       kafka_broker_list: brokers,
       kafka_topic: topic,
       kafka_group_name: `clickhouse-${randomUUID()}`,
