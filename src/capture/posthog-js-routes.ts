@@ -13,12 +13,14 @@ const STATIC_FILE = /^[A-Za-z0-9][\w.-]*\.js$/;
 /**
  * The remote config posthog-js fetches at start-up. Recording starts only when `sessionRecording` is an object;
  * `supportedCompression` makes it gzip uploads (sent as text/plain without a CORS preflight);
- * `hasFeatureFlags: false` spares the `/flags` call.
+ * `hasFeatureFlags: false` spares the `/flags` call; `autocapture_opt_out: false` lets a page's `autocapture: true`
+ * take effect (posthog-js keeps autocapture off until the server allows it), whose events flow to `user_behaviors`.
  */
 export function remoteConfig(team: Team | undefined): Record<string, unknown> {
   return {
     supportedCompression: ['gzip', 'gzip-js'],
     hasFeatureFlags: false,
+    autocapture_opt_out: false,
     sessionRecording: team?.sessionRecordingEnabled
       ? { endpoint: '/s/', consoleLogRecordingEnabled: team.consoleLogCaptureEnabled }
       : false,

@@ -34,8 +34,8 @@ export const devCommand: Command = {
       const kafka = await startLocalKafka(config, { dir: join(dataDir, 'kafka') });
       stops.unshift(() => kafka.stop());
       await ensureTopics(kafka.brokers, pipelineTopics(4));
-      // REDIS_URL names production's Redis; dev runs its own, scratch like a test's (realtime state is rebuilt from
-      // new behaviours, and the realtime sink's exactly-once does not need Redis to survive a restart).
+      // REDIS_URL names production's Redis; dev runs its own, scratch like a test's: realtime state is short-lived,
+      // and the realtime sink's exactly-once does not need Redis to survive a restart.
       log.info('starting local Redis', { dir: join(dataDir, 'redis') });
       const redis = await startLocalRedis(config, { dir: join(dataDir, 'redis') });
       stops.unshift(() => redis.stop());
@@ -107,8 +107,8 @@ export const devCommand: Command = {
       stops.unshift(() => api.stop());
       const captureUrl = config.capturePublicUrl || capture.service.url;
       const demo = await serveHtml(demoPageHtml({ captureUrl, token: team.apiToken }), config.devDemoPort);
-      const behaviorsUrl = `${captureUrl}/api/v1/behaviors`;
       stops.unshift(() => new Promise<void>((done) => demo.server.close(() => done())));
+      const behaviorsUrl = `${captureUrl}/api/v1/behaviors`;
 
       stdout(
         [

@@ -2,10 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { runApi } from '../../src/cli/api-command.ts';
+import { runBehaviorsSink } from '../../src/cli/behaviors-sink-command.ts';
 import { runSink } from '../../src/cli/sink-command.ts';
 import { openClickHouse } from '../../src/clickhouse/client.ts';
 import { migrateClickHouse } from '../../src/clickhouse/migrations.ts';
 import { loadConfig } from '../../src/config/index.ts';
+import { topicNames } from '../../src/kafka/topics.ts';
 import { createLogger } from '../../src/logging/logger.ts';
 import { openPostgres, type SqlDatabase } from '../../src/postgres/database.ts';
 import type { BlobStore } from '../../src/storage/blob-store.ts';
@@ -73,6 +75,31 @@ export function startTestSink(options: {
       ...options.env,
     }),
     createLogger((process.env.TEST_LOG_LEVEL as 'info') ?? 'error', 'sink'),
+    { brokers: options.brokers, clickhouse: options.clickhouse },
+  );
+}
+
+/**
+ * A behaviour sink in this process on `topic` (default user_behaviors) in `groupId`, into `clickhouse` (already
+ * migrated), with test timings (and `env` on top).
+ */
+export function startTestBehaviorsSink(options: {
+  readonly brokers: string;
+  readonly groupId: string;
+  readonly clickhouse: ClickHouseClient;
+  readonly topic?: string;
+  readonly env?: Record<string, string>;
+}) {
+  return runBehaviorsSink(
+    loadConfig({
+      HOME: '/nonexistent',
+      BEHAVIORS_TOPIC: options.topic ?? topicNames.userBehaviors,
+      BEHAVIORS_GROUP_ID: options.groupId,
+      BEHAVIORS_PORT: '0',
+      BEHAVIORS_INSERT_INTERVAL_MS: '200',
+      ...options.env,
+    }),
+    createLogger((process.env.TEST_LOG_LEVEL as 'info') ?? 'error', 'behaviors-sink'),
     { brokers: options.brokers, clickhouse: options.clickhouse },
   );
 }

@@ -1,4 +1,6 @@
-import type { Page } from 'playwright-core';
+import { gunzipSync } from 'node:zlib';
+import type { Page, Request } from 'playwright-core';
+import { POSTHOG_EVENT_PATHS } from '../../src/capture/behavior-routes.ts';
 
 /**
  * Wraps rrweb's `record` when posthog-js's recorder installs it on `window.__PosthogExtensions__.rrweb`, and copies
@@ -56,4 +58,71 @@ export async function actLikeAUser(page: Page, text: string): Promise<void> {
   await page.mouse.wheel(0, 600);
   await page.waitForTimeout(300);
   await page.mouse.wheel(0, -300);
+}
+
+/** What the page sent to capture, read off the wire: posthog-js analytics events and behaviours. */
+export interface CaptureTraffic {
+  /** posthog-js analytics events in the order sent (a retried request's events appear again); no `$snapshot`s. */
+  readonly events: Record<string, unknown>[];
+  /** Behaviours POSTed to `/api/v1/behaviors`, in the order sent. */
+  readonly behaviors: Record<string, unknown>[];
+  /** Requests to those routes whose body the browser did not expose: the two lists above miss them. */
+  readonly unreadable: string[];
+}
+
+/**
+ * Records, from now on, every POST `page` makes to capture's analytics routes and `/api/v1/behaviors`, decoded as
+ * posthog-js encodes them. Through request interception, not request events: Chromium shows the body of a
+ * sendBeacon (posthog-js's way on unload) only to an interceptor. Requests go on unchanged.
+ */
+export async function recordCaptureTraffic(page: Page, captureUrl: string): Promise<CaptureTraffic> {
+  const origin = new URL(captureUrl).origin;
+  const traffic: CaptureTraffic = { events: [], behaviors: [], unreadable: [] };
+  const analytics = new Set<string>(POSTHOG_EVENT_PATHS);
+  const record = (request: Request) => {
+    const url = new URL(request.url());
+    const path = url.pathname.replace(/\/+$/, '');
+    if (request.method() !== 'POST' || (path !== '/api/v1/behaviors' && !analytics.has(path))) return;
+    const body = request.postDataBuffer();
+    if (!body) {
+      traffic.unreadable.push(`${request.resourceType()} ${request.url()}`);
+      return;
+    }
+    const items = listOf(decodePosthogBody(url, body));
+    if (path === '/api/v1/behaviors') traffic.behaviors.push(...items);
+    // `$snapshot`s on these routes are skipped by capture: they belong to /s/.
+    else traffic.events.push(...items.filter((event) => event.event !== '$snapshot'));
+  };
+  await page.route(
+    (url) => url.origin === origin,
+    async (route) => {
+      try {
+        record(route.request());
+      } finally {
+        await route.continue();
+      }
+    },
+  );
+  return traffic;
+}
+
+/**
+ * A posthog-js request body as JSON: the base64 `data=` form (sendBeacon), gzip (`compression=gzip-js`), or plain.
+ * The test's own reading of the wire, kept apart from capture's body-encoding.ts.
+ */
+export function decodePosthogBody(url: URL, body: Buffer): unknown {
+  let bytes = body;
+  const text = body.toString('latin1');
+  if (url.searchParams.get('compression') === 'base64' || text.startsWith('data=')) {
+    bytes = Buffer.from(new URLSearchParams(text).get('data') ?? '', 'base64');
+  }
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipSync(bytes);
+  return JSON.parse(bytes.toString('utf8'));
+}
+
+/** The items of a body: an array, posthog-js's `{batch: [...]}`, or one object. */
+function listOf(body: unknown): Record<string, unknown>[] {
+  if (Array.isArray(body)) return body as Record<string, unknown>[];
+  const object = body as Record<string, unknown>;
+  return Array.isArray(object.batch) ? (object.batch as Record<string, unknown>[]) : [object];
 }

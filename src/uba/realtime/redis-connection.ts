@@ -100,9 +100,16 @@ export class RedisConnection {
     const client = this.client ?? (await this.connecting?.catch(() => undefined));
     this.client = undefined;
     if (!client) return;
-    await withTimeout(client.close(), this.options.commandTimeoutMs, 'closing the Redis connection').catch(() =>
-      client.destroy(),
-    );
+    // close() throws at once (ClientClosedError) when the socket is already gone, e.g. after Redis exited first on a
+    // Ctrl-C to the whole process group: closing what is closed is not an error.
+    const closing = Promise.resolve().then(() => client.close());
+    await withTimeout(closing, this.options.commandTimeoutMs, 'closing the Redis connection').catch(() => {
+      try {
+        client.destroy();
+      } catch {
+        // already destroyed
+      }
+    });
   }
 
   private connected(): Promise<Client> {

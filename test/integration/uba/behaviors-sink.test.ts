@@ -4,19 +4,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { runBehaviorsSink } from '../../../src/cli/behaviors-sink-command.ts';
 import { openClickHouse } from '../../../src/clickhouse/client.ts';
 import { migrateClickHouse } from '../../../src/clickhouse/migrations.ts';
-import { loadConfig } from '../../../src/config/index.ts';
 import { ensureTopics } from '../../../src/kafka/admin.ts';
 import { topicNames } from '../../../src/kafka/topics.ts';
-import { createLogger } from '../../../src/logging/logger.ts';
 import type { BehaviorRecord } from '../../../src/uba/behavior-record.ts';
 import { type BehaviorRow, behaviorRow } from '../../../src/uba/behavior-rows.ts';
 import { sampleBehavior } from '../../support/behaviors.ts';
 import { headerOf, produceAll, readTopic } from '../../support/kafka.ts';
 import { allCommitted } from '../../support/kafka-offsets.ts';
 import { metricValue, scrape } from '../../support/metrics.ts';
+import { startTestBehaviorsSink } from '../../support/pipeline.ts';
 
 const brokers = inject('stack').kafka!.brokers;
 const PARTITIONS = 3;
@@ -61,18 +59,7 @@ function stream(tenant: number, count: number, tag: string): BehaviorRecord[] {
 }
 
 function startSink(topic: string, groupId: string, env: Record<string, string> = {}) {
-  return runBehaviorsSink(
-    loadConfig({
-      HOME: '/nonexistent',
-      BEHAVIORS_TOPIC: topic,
-      BEHAVIORS_GROUP_ID: groupId,
-      BEHAVIORS_PORT: '0',
-      BEHAVIORS_INSERT_INTERVAL_MS: '200',
-      ...env,
-    }),
-    createLogger((process.env.TEST_LOG_LEVEL as 'info') ?? 'error', 'behaviors-sink'),
-    { brokers, clickhouse },
-  );
+  return startTestBehaviorsSink({ brokers, clickhouse, topic, groupId, env });
 }
 
 async function select<T>(query: string, params: Record<string, unknown> = {}): Promise<T[]> {
