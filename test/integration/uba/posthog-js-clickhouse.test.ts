@@ -137,7 +137,16 @@ describe('posthog-js in Chromium → capture → Kafka → behaviour sink → Cl
     expect(rows.map((r) => r.event_id)).toEqual([...new Set(rows.map((r) => r.event_id))]);
     expect(new Set(rows.map((r) => r.event_id))).toEqual(new Set(expected.keys()));
     const names = new Set(rows.map((r) => r.action_type));
-    for (const name of ['$pageview', '$autocapture', '$pageleave', 'add_to_cart', 'view_item', 'impression', 'click', 'add_cart'])
+    for (const name of [
+      '$pageview',
+      '$autocapture',
+      '$pageleave',
+      'add_to_cart',
+      'view_item',
+      'impression',
+      'click',
+      'add_cart',
+    ])
       expect([...names], name).toContain(name);
 
     for (const row of rows) {
