@@ -39,16 +39,17 @@ export function parseBlockRange(raw: string, count: number, max: number): { firs
   return { first, last };
 }
 
-function parseTime(name: string, raw: string): number {
+/** An ISO date or date-time as epoch ms; a date-time without a zone is UTC (Date.parse would take it as local time). */
+export function parseTime(name: string, raw: string): number {
   // Dates or date-times, nothing Date.parse would guess at ("3", "next week").
-  const ms = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(raw)
-    ? Date.parse(raw)
-    : Number.NaN;
+  const match = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:?\d{2})?)?$/.exec(raw);
+  const ms = match ? Date.parse(match[1] && !match[4] ? `${raw}Z` : raw) : Number.NaN;
   if (!Number.isFinite(ms)) throw new ReplayError('invalid_parameter', `${name} must be an ISO date or date-time`);
   return ms;
 }
 
-function parseCount(name: string, raw: string | null, max: number): number | undefined {
+/** A whole number from 0 to `max`, or undefined when absent or empty. */
+export function parseCount(name: string, raw: string | null, max: number): number | undefined {
   if (raw === null || raw === '') return undefined;
   if (!/^\d{1,12}$/.test(raw) || Number(raw) > max) {
     throw new ReplayError('invalid_parameter', `${name} must be a whole number from 0 to ${max}`);

@@ -10,13 +10,13 @@ import type { RouteContext, Router } from '../http/router.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { TeamStore } from '../teams/team-store.ts';
-import type { ApiKeyInfo, ApiKeyStore } from './api-keys.ts';
+import type { ApiKeyStore } from './api-keys.ts';
+import { authenticate, authorisedTeam } from './authentication.ts';
 import {
   encodeCursor,
   parseBlockRange,
   parseListFilters,
   parseSessionId,
-  parseTeamId,
   rejectUnknownParameters,
 } from './parameters.ts';
 import type { SessionBlock, SessionCatalog } from './session-catalog.ts';
@@ -69,32 +69,8 @@ export function addReplayApiRoutes(router: Router, options: ReplayApiOptions): R
     }
   }
 
-  async function authenticate({ req }: RouteContext): Promise<ApiKeyInfo> {
-    const header = req.headers.authorization;
-    if (!header) throw new ReplayError('missing_api_key', 'send a personal API key as "Authorization: Bearer rpk_..."');
-    const bearer = /^Bearer +(\S{1,200})$/i.exec(header);
-    let key: ApiKeyInfo | undefined;
-    if (bearer) {
-      try {
-        key = await options.keys.authenticate(bearer[1]!);
-      } catch (error) {
-        throw new ReplayError('team_lookup_failed', 'Postgres could not check the API key', { cause: error });
-      }
-    }
-    if (!key) throw new ReplayError('invalid_api_key', 'the API key is unknown, malformed or revoked');
-    return key;
-  }
-
-  /** The team the path names, when the key may read it. Another team's data is "not found", never "forbidden". */
-  async function authorisedTeam(context: RouteContext): Promise<number> {
-    const key = await authenticate(context);
-    const teamId = parseTeamId(context.params.team!);
-    if (!key.teamIds.includes(teamId)) throw new ReplayError('not_found', `no project ${teamId}`);
-    return teamId;
-  }
-
   async function session(context: RouteContext) {
-    const teamId = await authorisedTeam(context);
+    const teamId = await authorisedTeam(options.keys, context);
     const sessionId = parseSessionId(context.params.session!);
     const found = await options.sessions.get(teamId, sessionId);
     if (!found) throw new ReplayError('not_found', `no session recording ${sessionId}`);
@@ -103,12 +79,12 @@ export function addReplayApiRoutes(router: Router, options: ReplayApiOptions): R
 
   return router
     .on('GET', '/api/projects', async (context) => {
-      const key = await authenticate(context);
+      const key = await authenticate(options.keys, context);
       const teams = await options.teams.byIds(key.teamIds);
       sendRevalidatedJson(context.req, context.res, { results: teams.map((t) => ({ id: t.id, name: t.name })) });
     })
     .on('GET', sessionsPath, async (context) => {
-      const teamId = await authorisedTeam(context);
+      const teamId = await authorisedTeam(options.keys, context);
       const filters = parseListFilters(teamId, context.url.searchParams, now());
       const { sessions, more } = await options.sessions.list(filters);
       const last = sessions.at(-1);

@@ -1,4 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
+import { addAnalyticsRoutes } from '../api/analytics-api.ts';
+import { AnalyticsQueries } from '../api/analytics-queries.ts';
 import { ApiKeyStore } from '../api/api-keys.ts';
 import { addPlayerRoutes } from '../api/player-page.ts';
 import { addReplayApiRoutes } from '../api/replay-api.ts';
@@ -14,19 +16,40 @@ import type { SqlDatabase } from '../postgres/database.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { openBlobStore } from '../storage/open-blob-store.ts';
 import { TeamStore } from '../teams/team-store.ts';
+import { RedisConnection } from '../uba/realtime/redis-connection.ts';
 import type { Command } from './command.ts';
 import { openDatabase, untilAborted } from './runtime.ts';
 
-/** Builds and starts the replay API and player page on the given stores; `dev` mode passes its embedded ones. */
+/**
+ * Builds and starts the replay API, the analytics API and the player page on the given stores; `dev` mode passes its
+ * embedded ones. `redisUrl` overrides REDIS_URL for the analytics realtime route (dev and tests pass the Redis they
+ * started); `now` is the clock of date defaults and of the realtime minute (tests pin it).
+ */
 export async function runApi(
   config: Config,
   log: Logger,
-  parts: { readonly db: SqlDatabase; readonly clickhouse: ClickHouseClient; readonly store: BlobStore },
+  parts: {
+    readonly db: SqlDatabase;
+    readonly clickhouse: ClickHouseClient;
+    readonly store: BlobStore;
+    readonly redisUrl?: string;
+    readonly now?: () => number;
+  },
 ) {
   const router = new Router();
   const registry = createMetricsRegistry('replay-api');
+  const keys = new ApiKeyStore(parts.db);
+  // Redis is optional to the API: only the realtime route reads it, and it answers from ClickHouse without it, so
+  // /readyz does not probe it. A connection may take longer than one answer may wait (REDIS_CONNECT_TIMEOUT_MS against
+  // API_REALTIME_REDIS_TIMEOUT_MS): it goes on in the background for the next request, and is started below.
+  const redis = new RedisConnection({
+    url: parts.redisUrl ?? config.redisUrl,
+    connectTimeoutMs: config.redisConnectTimeoutMs,
+    commandTimeoutMs: config.apiRealtimeRedisTimeoutMs,
+    log: log.child('redis'),
+  });
   addReplayApiRoutes(router, {
-    keys: new ApiKeyStore(parts.db),
+    keys,
     teams: new TeamStore(parts.db),
     sessions: new SessionCatalog(parts.clickhouse),
     store: parts.store,
@@ -36,6 +59,21 @@ export async function runApi(
     maxBlockBytes: config.apiMaxBlockBytes,
     registry,
     log,
+    ...(parts.now ? { now: parts.now } : {}),
+  });
+  addAnalyticsRoutes(router, {
+    keys,
+    queries: new AnalyticsQueries(parts.clickhouse, { maxExecutionS: config.apiAnalyticsMaxExecutionS }),
+    redis,
+    redisTimeoutMs: config.apiRealtimeRedisTimeoutMs,
+    realtime: {
+      weights: config.realtimeActionWeights,
+      halfLifeS: config.realtimeHalfLifeS,
+      hotTtlS: config.realtimeHotTtlS,
+    },
+    registry,
+    log,
+    ...(parts.now ? { now: parts.now } : {}),
   });
   addPlayerRoutes(router);
   const readiness = new DependencyProbe(
@@ -45,18 +83,31 @@ export async function runApi(
     },
     log,
   );
-  await readiness.check();
-  const service = await startHttpService(
-    { router, registry, log, ready: () => readiness.ready },
-    { host: config.apiHost, port: config.apiPort },
-  );
-  return {
-    service,
-    async stop() {
-      readiness.stop();
-      await service.close();
-    },
-  };
+  try {
+    await readiness.check();
+    const service = await startHttpService(
+      { router, registry, log, ready: () => readiness.ready },
+      { host: config.apiHost, port: config.apiPort },
+    );
+    // Connects now rather than on the first realtime request, which would otherwise wait for the handshake.
+    redis.ping().catch((error: Error) =>
+      log.warn('Redis does not answer: the realtime route answers from ClickHouse until it does', {
+        error: error.message,
+      }),
+    );
+    return {
+      service,
+      async stop() {
+        readiness.stop();
+        await service.close();
+        await redis.close();
+      },
+    };
+  } catch (error) {
+    readiness.stop();
+    await redis.close();
+    throw error;
+  }
 }
 
 export const apiCommand: Command = {

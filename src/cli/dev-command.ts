@@ -103,7 +103,12 @@ export const devCommand: Command = {
       );
       stops.unshift(() => realtimeSink.stop());
       const apiKey = await devApiKey(new ApiKeyStore(postgres), team.id, join(dataDir, 'dev-api-key'));
-      const api = await runApi(config, log.child('api'), { db: postgres, clickhouse, store: blobs });
+      const api = await runApi(config, log.child('api'), {
+        db: postgres,
+        clickhouse,
+        store: blobs,
+        redisUrl: redis.url,
+      });
       stops.unshift(() => api.stop());
       const captureUrl = config.capturePublicUrl || capture.service.url;
       const demo = await serveHtml(demoPageHtml({ captureUrl, token: team.apiToken }), config.devDemoPort);
@@ -116,6 +121,7 @@ export const devCommand: Command = {
           `  demo page   ${demo.url}  (posthog-js records it and sends its events to capture; it also POSTs behaviours)`,
           `  player      ${api.service.url}/player#key=${apiKey}  (sessions appear a few seconds after a flush)`,
           `  replay API  ${api.service.url}/api/projects/${team.id}/session_recordings  (Authorization: Bearer ${apiKey})`,
+          `  analytics   ${api.service.url}/api/projects/${team.id}/analytics/dashboard  (same key; docs/analytics.md)`,
           `  capture     ${capture.service.url}  (POST /s/, /metrics, /readyz; team "${team.name}", token ${team.apiToken})`,
           `  behaviours  ${behaviorsUrl}  (POST a JSON behaviour or array; Authorization: Bearer ${team.apiToken})`,
           `              ${curlExample(behaviorsUrl, team.apiToken)}`,

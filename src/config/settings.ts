@@ -610,6 +610,20 @@ export const settings = {
     MiB,
     512 * MiB,
   ),
+  apiAnalyticsMaxExecutionS: integer(
+    'API_ANALYTICS_MAX_EXECUTION_S',
+    'Longest one analytics API query may run in ClickHouse (`max_execution_time`); past it the request gets 503 `clickhouse_unavailable`.',
+    30,
+    1,
+    600,
+  ),
+  apiRealtimeRedisTimeoutMs: integer(
+    'API_REALTIME_REDIS_TIMEOUT_MS',
+    'Longest the analytics API\'s `realtime` route waits for Redis (`REDIS_URL`) for one answer; past it, or when Redis fails, it answers from ClickHouse with `"source": "clickhouse"`. A connection still being made (up to `REDIS_CONNECT_TIMEOUT_MS`) goes on for the next request.',
+    250,
+    10,
+    10_000,
+  ),
   blobConsumerHost: text('BLOB_CONSUMER_HOST', 'Address of the blob consumer health/metrics server.', '127.0.0.1'),
   blobConsumerPort: integer(
     'BLOB_CONSUMER_PORT',

@@ -1,0 +1,818 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { createClient } from 'redis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ApiKeyStore } from '../../../src/api/api-keys.ts';
+import { runApi } from '../../../src/cli/api-command.ts';
+import { openClickHouse } from '../../../src/clickhouse/client.ts';
+import { migrateClickHouse } from '../../../src/clickhouse/migrations.ts';
+import { type Config, loadConfig } from '../../../src/config/index.ts';
+import { freePort } from '../../../src/harness/ports.ts';
+import { createLogger } from '../../../src/logging/logger.ts';
+import { openPostgres, type SqlDatabase } from '../../../src/postgres/database.ts';
+import { migratePostgres } from '../../../src/postgres/migrations.ts';
+import { FsBlobStore } from '../../../src/storage/fs-blob-store.ts';
+import { type Team, TeamStore } from '../../../src/teams/team-store.ts';
+import type { BehaviorRecord } from '../../../src/uba/behavior-record.ts';
+import { insertBehaviors } from '../../../src/uba/behavior-rows.ts';
+import { APPLY_SCRIPT, scriptCall } from '../../../src/uba/realtime/apply-script.ts';
+import { appliedOffsetKey, keyUpdates } from '../../../src/uba/realtime/keys.ts';
+import { sampleBehavior } from '../../support/behaviors.ts';
+
+// The analytics API against real services: keys and teams in PGlite, behaviours in chDB through the behaviour sink's
+// insert path (roll-ups filled by their materialized views), realtime keys in the stack's redis-server written by the
+// realtime sink's own script. Every expected answer is computed below from the behaviours this file wrote, by plain
+// TypeScript (never by the module's SQL).
+
+const stack = inject('stack');
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
+/** The API's clock, pinned: defaults, "this minute" and the decay of hot items are all relative to it. */
+const NOW = Date.now();
+const TODAY = Math.floor(NOW / DAY) * DAY;
+/** The main data set lies around day0 (before the hot-item lookback of 2 days, so realtime sees only its own). */
+const DAY0 = TODAY - 10 * DAY;
+
+// biome-ignore lint/suspicious/noExplicitAny: the tests read arbitrary API answers
+type Json = Record<string, any>;
+
+/** A small deterministic PRNG (mulberry32), so a failure reproduces. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const behavior = (tenant: number, overrides: Partial<BehaviorRecord>): BehaviorRecord => {
+  const record = sampleBehavior({ tenant_id: tenant, ...overrides });
+  return { ...record, captured_at: overrides.captured_at ?? record.timestamp };
+};
+
+/** Mixed behaviours of one tenant from day0 − 3 d to day0 + 6 d: Zipf-ish users and items, three scenarios. */
+function dataset(tenant: number, seed: number, count: number): BehaviorRecord[] {
+  const random = prng(seed);
+  const actions: [string, number][] = [
+    ['impression', 0.5],
+    ['click', 0.2],
+    ['view', 0.08],
+    ['like', 0.05],
+    ['add_cart', 0.05],
+    ['order', 0.06],
+    ['$pageview', 0.06],
+  ];
+  const out: BehaviorRecord[] = [];
+  for (let i = 0; i < count; i++) {
+    const r = random();
+    const cumulative = actions.map(([action], i) => [action, actions.slice(0, i + 1).reduce((s, [, p]) => s + p, 0)]);
+    const action = (cumulative.find(([, upTo]) => r < (upTo as number))?.[0] as string | undefined) ?? 'impression';
+    const fraction = i % 17 === 0 ? 0.6 : 0; // fractional milliseconds are cut by the table
+    out.push(
+      behavior(tenant, {
+        user_id: `u${Math.floor(random() ** 2 * 25)}`,
+        item_id: action === '$pageview' ? '' : `item-${Math.floor(random() ** 1.5 * 12)}`,
+        action_type: action,
+        scenario_id: ['home', 'feed', ''][Math.floor(random() * 3)]!,
+        source: action === '$pageview' ? 'posthog-js' : 'behaviors-api',
+        timestamp: DAY0 - 3 * DAY + Math.floor(random() * 9 * DAY) + fraction,
+      }),
+    );
+  }
+  return out;
+}
+
+/** Behaviours crafted for ties: one millisecond shared by many, equal CTRs, equal click counts. */
+function crafted(tenant: number): BehaviorRecord[] {
+  const tie = DAY0 + DAY + 5 * HOUR + 123;
+  const out: BehaviorRecord[] = [];
+  for (const [i, action] of ['impression', 'click', 'view', 'like', 'click', 'order', 'impression'].entries()) {
+    out.push(behavior(tenant, { user_id: 'tie-user', action_type: action, item_id: `tie-${i}`, timestamp: tie }));
+  }
+  // 0.4 ms later: the same stored millisecond.
+  out.push(behavior(tenant, { user_id: 'tie-user', action_type: 'share', item_id: 'tie-x', timestamp: tie + 0.4 }));
+  out.push(behavior(tenant, { user_id: 'tie-user', action_type: 'click', item_id: 'tie-y', timestamp: tie - 1 }));
+  out.push(behavior(tenant, { user_id: 'tie-user', action_type: 'click', item_id: 'tie-z', timestamp: tie + 1 }));
+  // ctr-a and ctr-b: 120 impressions, 30 clicks each (CTR 0.25, equal); ctr-c: 99 impressions, 90 clicks (under the
+  // default guard of 100 impressions).
+  for (const [item, impressions, clicks] of [
+    ['ctr-a', 120, 30],
+    ['ctr-b', 120, 30],
+    ['ctr-c', 99, 90],
+  ] as const) {
+    for (let i = 0; i < impressions + clicks; i++) {
+      out.push(
+        behavior(tenant, {
+          user_id: `c${i % 40}`,
+          item_id: item,
+          action_type: i < impressions ? 'impression' : 'click',
+          scenario_id: 'home',
+          timestamp: DAY0 + 2 * DAY + i * 1000,
+        }),
+      );
+    }
+  }
+  // An audience of its own: aud-0..5 click and order (on different days), aud-6..7 like too, aud-8 only clicks.
+  for (let i = 0; i < 9; i++) {
+    const user = `aud-${i}`;
+    out.push(behavior(tenant, { user_id: user, action_type: 'click', timestamp: DAY0 + i * HOUR }));
+    if (i < 8) out.push(behavior(tenant, { user_id: user, action_type: 'order', timestamp: DAY0 + DAY + i * HOUR }));
+    if (i >= 6 && i < 8) out.push(behavior(tenant, { user_id: user, action_type: 'like', timestamp: DAY0 + 2 * DAY }));
+  }
+  return out;
+}
+
+/** ClickHouse's UUID order (its last 64 bits first), written out here rather than imported. */
+function uuidOrder(a: string, b: string): number {
+  const key = (id: string) => {
+    const hex = id.replaceAll('-', '');
+    return hex.slice(16) + hex.slice(0, 16);
+  };
+  return key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
+}
+
+const ms = (b: BehaviorRecord) => Math.floor(b.timestamp);
+const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+// ---- brute force over the raw behaviours ----------------------------------------------------------------------
+
+function select(all: readonly BehaviorRecord[], tenant: number, from: number, to: number, scenario?: string) {
+  return all.filter(
+    (b) =>
+      b.tenant_id === tenant && ms(b) >= from && ms(b) < to && (scenario === undefined || b.scenario_id === scenario),
+  );
+}
+
+function expectedKpis(events: readonly BehaviorRecord[]) {
+  const count = (action: string) => events.filter((b) => b.action_type === action).length;
+  const [impressions, clicks, conversions] = [count('impression'), count('click'), count('order')];
+  const active = new Set(events.map((b) => b.user_id)).size;
+  return {
+    impressions,
+    clicks,
+    ctr: impressions ? clicks / impressions : null,
+    conversions,
+    conversion_rate: active ? conversions / active : null,
+    active_users: active,
+  };
+}
+
+function expectedTrend(
+  events: readonly BehaviorRecord[],
+  metric: string,
+  from: number,
+  to: number,
+  step: number,
+): { bucket: string; value: number | null }[] {
+  const out = [];
+  for (let t = from; t < to; t += step) {
+    const bucket = events.filter((b) => ms(b) >= t && ms(b) < t + step);
+    const kpis = expectedKpis(bucket);
+    const value =
+      metric === 'impressions'
+        ? kpis.impressions
+        : metric === 'clicks'
+          ? kpis.clicks
+          : metric === 'conversions'
+            ? kpis.conversions
+            : metric === 'ctr'
+              ? kpis.ctr
+              : metric === 'active_users'
+                ? kpis.active_users
+                : bucket.filter((b) => b.action_type === metric.slice('action:'.length)).length;
+    out.push({ bucket: new Date(t).toISOString(), value });
+  }
+  return out;
+}
+
+function expectedTopItems(
+  events: readonly BehaviorRecord[],
+  by: 'clicks' | 'impressions' | 'ctr' | 'conversions',
+  limit: number,
+  minImpressions: number,
+) {
+  const items = new Map<string, { item_id: string; impressions: number; clicks: number; conversions: number }>();
+  for (const b of events) {
+    if (b.item_id === '') continue;
+    const item = items.get(b.item_id) ?? { item_id: b.item_id, impressions: 0, clicks: 0, conversions: 0 };
+    if (b.action_type === 'impression') item.impressions++;
+    if (b.action_type === 'click') item.clicks++;
+    if (b.action_type === 'order') item.conversions++;
+    items.set(b.item_id, item);
+  }
+  const value = (i: { impressions: number; clicks: number; conversions: number }) =>
+    by === 'ctr' ? i.clicks / i.impressions : i[by];
+  return [...items.values()]
+    .filter((i) => i.impressions >= minImpressions && (by === 'ctr' ? i.impressions >= 1 : value(i) > 0))
+    .sort((a, b) => value(b) - value(a) || byText(a.item_id, b.item_id))
+    .slice(0, limit)
+    .map((i) => ({ ...i, ctr: i.impressions ? i.clicks / i.impressions : null }))
+    .map(({ item_id, impressions, clicks, ctr, conversions }) => ({ item_id, impressions, clicks, ctr, conversions }));
+}
+
+function expectedTimeline(all: readonly BehaviorRecord[], tenant: number, user: string) {
+  return all
+    .filter((b) => b.tenant_id === tenant && b.user_id === user)
+    .sort((a, b) => ms(b) - ms(a) || uuidOrder(b.event_id, a.event_id))
+    .map((b) => ({
+      timestamp: new Date(ms(b)).toISOString(),
+      event_id: b.event_id,
+      action_type: b.action_type,
+      item_id: b.item_id,
+      scenario_id: b.scenario_id,
+    }));
+}
+
+function expectedAudience(events: readonly BehaviorRecord[], did: string[], not: string[]): string[] {
+  const users = (action: string) => new Set(events.filter((b) => b.action_type === action).map((b) => b.user_id));
+  const excluded = new Set(not.flatMap((action) => [...users(action)]));
+  return [...users(did[0]!)]
+    .filter((u) => did.every((action) => users(action).has(u)) && !excluded.has(u))
+    .sort(byText);
+}
+
+/** Σ weight · 2^((t − now) / H) per item, t = min(timestamp, captured_at): the hot-item weight, computed directly. */
+function expectedHot(
+  events: readonly BehaviorRecord[],
+  config: Config,
+  options: { sinceMs?: number; floor?: boolean },
+) {
+  const weights = new Map<string, number>();
+  for (const b of events) {
+    const w = config.realtimeActionWeights[b.action_type] ?? 0;
+    const t = options.floor ? Math.min(ms(b), Math.floor(b.captured_at)) : Math.min(b.timestamp, b.captured_at);
+    if (w <= 0 || b.item_id === '' || (options.sinceMs !== undefined && t < options.sinceMs)) continue;
+    weights.set(b.item_id, (weights.get(b.item_id) ?? 0) + w * 2 ** ((t - NOW) / (config.realtimeHalfLifeS * 1000)));
+  }
+  return [...weights].sort(([a, x], [b, y]) => y - x || byText(a, b));
+}
+
+function expectedMinute(events: readonly BehaviorRecord[], floor: boolean): Record<string, number> {
+  const minute = Math.floor(NOW / 60_000) * 60_000;
+  const counts: Record<string, number> = {};
+  for (const b of events) {
+    const t = floor ? Math.min(ms(b), Math.floor(b.captured_at)) : Math.min(b.timestamp, b.captured_at);
+    if (t >= minute && t < minute + 60_000) counts[b.action_type] = (counts[b.action_type] ?? 0) + 1;
+  }
+  return counts;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('analytics API (real chDB, PGlite, Redis)', () => {
+  let dir: string;
+  let db: SqlDatabase;
+  let clickhouse: ClickHouseClient;
+  let config: Config;
+  let api: Awaited<ReturnType<typeof runApi>>;
+  let apiRedisDown: Awaited<ReturnType<typeof runApi>>;
+  let apiRedisHung: Awaited<ReturnType<typeof runApi>>;
+  let silent: Server;
+  const silentSockets = new Set<Socket>();
+  let teamA: Team;
+  let teamB: Team;
+  let keyA: string;
+  let keyB: string;
+  /** Every behaviour inserted so far, in insertion order: what the brute force reads. */
+  const inserted: BehaviorRecord[] = [];
+  let offset = 0;
+  /** The realtime behaviours (the last 50 minutes, one 2 hours old), also in Redis. */
+  const realtime: BehaviorRecord[] = [];
+  let lateForA: BehaviorRecord[] = [];
+
+  const insert = async (records: readonly BehaviorRecord[]) => {
+    await insertBehaviors(
+      clickhouse,
+      records.map((record) => ({ record, topic: 'analytics-test', partition: 0, offset: offset++ })),
+    );
+    inserted.push(...records);
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'analytics-api-'));
+    db = await openPostgres({ kind: 'pglite', dataDir: 'memory://' });
+    await migratePostgres(db);
+    const teams = new TeamStore(db);
+    const team = (name: string) =>
+      teams.create({
+        name,
+        apiToken: `phc_${randomUUID()}`,
+        sessionRecordingEnabled: true,
+        retention: '30d',
+        consoleLogCaptureEnabled: true,
+      });
+    teamA = await team('A');
+    teamB = await team('B');
+    const keys = new ApiKeyStore(db);
+    keyA = (await keys.create('a', [teamA.id])).key;
+    keyB = (await keys.create('b', [teamB.id])).key;
+
+    clickhouse = openClickHouse({ kind: 'chdb', path: join(dir, 'db') });
+    await migrateClickHouse(clickhouse);
+
+    // Team B holds the same user and item ids with other behaviours: only the path's team may be read.
+    const a = [...dataset(teamA.id, 1, 3000), ...crafted(teamA.id)];
+    const b = [...dataset(teamB.id, 2, 1500), ...crafted(teamB.id).slice(0, 10)];
+    // Late events: behaviours of the main range that arrive after newer ones (inserted last, in their own parts).
+    const random = prng(3);
+    lateForA = a.filter(() => random() < 0.1);
+    const onTime = a.filter((x) => !lateForA.includes(x));
+    // Several inserts (several parts in every table), newest first, so older behaviours keep arriving later.
+    onTime.sort((x, y) => y.timestamp - x.timestamp);
+    for (let i = 0; i < onTime.length; i += 700) await insert(onTime.slice(i, i + 700));
+    await insert(b);
+
+    // Realtime: the last 50 minutes (a few in this minute; one from a client clock a day ahead, which counts when it
+    // was captured), and one 2 hours old (in Redis, outside the ClickHouse fallback's hour).
+    const minute = Math.floor(NOW / 60_000) * 60_000;
+    const rt = prng(4);
+    for (let i = 0; i < 120; i++) {
+      const action = ['click', 'view', 'order', 'impression', 'like', '$pageview'][i % 6]!;
+      const timestamp =
+        i % 10 === 0 ? minute + Math.floor(rt() * (NOW - minute + 1)) : NOW - Math.floor(rt() * 50 * 60_000);
+      realtime.push(
+        behavior(teamA.id, {
+          user_id: `r${i % 9}`,
+          item_id: action === '$pageview' ? '' : `hot-${Math.floor(rt() ** 2 * 8)}`,
+          action_type: action,
+          scenario_id: i % 3 === 0 ? 'feed' : 'home',
+          timestamp: timestamp + 0.25,
+          captured_at: Math.min(timestamp + 500, NOW),
+        }),
+      );
+    }
+    realtime.push(
+      behavior(teamA.id, {
+        user_id: 'ahead',
+        item_id: 'hot-ahead',
+        action_type: 'order',
+        scenario_id: 'home',
+        timestamp: NOW + DAY,
+        captured_at: NOW - 5000,
+      }),
+      behavior(teamA.id, { item_id: 'hot-old', action_type: 'order', scenario_id: 'feed', timestamp: NOW - 2 * HOUR }),
+      behavior(teamB.id, { item_id: 'hot-b', action_type: 'order', scenario_id: 'home', timestamp: NOW - 60_000 }),
+    );
+    await insert(realtime);
+
+    config = loadConfig({ HOME: '/nonexistent', API_PORT: '0' });
+    const redis = createClient({ url: stack.redis!.url });
+    await redis.connect();
+    try {
+      const rules = { weights: config.realtimeActionWeights, halfLifeS: config.realtimeHalfLifeS };
+      const call = scriptCall(
+        appliedOffsetKey(`analytics-test-${randomUUID()}`, 'user_behaviors', 0),
+        realtime.length - 1,
+        realtime.map((record, i) => ({ offset: i, updates: keyUpdates(record, rules) })),
+        {
+          offsetTtlS: 3600,
+          hotMaxItems: config.realtimeHotMaxItems,
+          hotTtlS: config.realtimeHotTtlS,
+          metricsTtlS: config.realtimeMetricsTtlS,
+          recentMax: config.realtimeRecentMax,
+          recentTtlS: config.realtimeRecentTtlS,
+        },
+      );
+      const reply = await redis.eval(APPLY_SCRIPT, { keys: call.keys, arguments: call.arguments });
+      expect(reply).toEqual(['ok', realtime.length, 0, expect.any(Number), -1]);
+    } finally {
+      await redis.quit();
+    }
+
+    const log = createLogger('warn', 'api');
+    const store = new FsBlobStore(join(dir, 'blobs'));
+    const now = () => NOW;
+    api = await runApi(config, log, { db, clickhouse, store, redisUrl: stack.redis!.url, now });
+    // Redis refusing connections (nothing listens on the port), and Redis accepting but never answering.
+    apiRedisDown = await runApi(config, log, {
+      db,
+      clickhouse,
+      store,
+      redisUrl: `redis://127.0.0.1:${await freePort()}`,
+      now,
+    });
+    silent = createServer((socket) => {
+      silentSockets.add(socket);
+      socket.on('close', () => silentSockets.delete(socket));
+    });
+    await new Promise<void>((done) => silent.listen(0, '127.0.0.1', done));
+    const silentPort = (silent.address() as { port: number }).port;
+    apiRedisHung = await runApi(config, log, {
+      db,
+      clickhouse,
+      store,
+      redisUrl: `redis://127.0.0.1:${silentPort}`,
+      now,
+    });
+  });
+
+  afterAll(async () => {
+    await api?.stop();
+    await apiRedisDown?.stop();
+    await apiRedisHung?.stop();
+    for (const socket of silentSockets) socket.destroy();
+    await new Promise<void>((done) => (silent ? silent.close(() => done()) : done()));
+    await clickhouse?.close();
+    await db?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const get = async (path: string, key: string | null = keyA, base = api) => {
+    const response = await fetch(`${base.service.url}${path}`, {
+      headers: key ? { authorization: `Bearer ${key}` } : {},
+      signal: AbortSignal.timeout(20_000),
+    });
+    const text = await response.text();
+    let json: Json | undefined;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: response.status, headers: response.headers, text, json: json as Json };
+  };
+  const analytics = (team: Team) => `/api/projects/${team.id}/analytics`;
+  const iso = (t: number) => new Date(t).toISOString();
+  const range = (from: number, to: number) => `date_from=${iso(from)}&date_to=${iso(to)}`;
+
+  it('answers dashboards from the roll-ups equal to the raw behaviours, with the previous period, late events included', async () => {
+    const from = DAY0;
+    const to = DAY0 + 3 * DAY;
+    const check = async (scenario?: string) => {
+      const query = `${range(from, to)}${scenario === undefined ? '' : `&scenario=${encodeURIComponent(scenario)}`}`;
+      const answer = await get(`${analytics(teamA)}/dashboard?${query}`);
+      expect(answer.status).toBe(200);
+      const current = expectedKpis(select(inserted, teamA.id, from, to, scenario));
+      const previous = expectedKpis(select(inserted, teamA.id, from - 3 * DAY, from, scenario));
+      expect(answer.json).toMatchObject({
+        date_from: iso(from),
+        date_to: iso(to),
+        scenario: scenario ?? null,
+        current,
+        previous_period: { date_from: iso(from - 3 * DAY), date_to: iso(from) },
+        previous,
+      });
+      expect(answer.json.change.clicks).toBeCloseTo((current.clicks - previous.clicks) / previous.clicks, 12);
+      expect(current.impressions).toBeGreaterThan(100);
+      return answer.json;
+    };
+    const before = await check();
+    // The late behaviours arrive: the same dashboard counts them, exactly.
+    await insert(lateForA);
+    const after = await check();
+    expect(after.current.impressions).toBeGreaterThan(before.current.impressions);
+    await check('home');
+    await check(''); // the scenario of behaviours sent without one
+
+    // Defaults: the 7 days up to the end of the current hour, and the 7 before.
+    const defaults = await get(`${analytics(teamA)}/dashboard`);
+    const end = Math.floor(NOW / HOUR) * HOUR + HOUR;
+    expect(defaults.json).toMatchObject({
+      date_from: iso(end - 7 * DAY),
+      date_to: iso(end),
+      current: expectedKpis(select(inserted, teamA.id, end - 7 * DAY, end)),
+      previous: expectedKpis(select(inserted, teamA.id, end - 14 * DAY, end - 7 * DAY)),
+    });
+    // Nothing in range: zeros, and null ratios rather than a division by zero.
+    const empty = await get(`${analytics(teamA)}/dashboard?${range(DAY0 - 60 * DAY, DAY0 - 59 * DAY)}`);
+    expect(empty.json.current).toEqual({
+      impressions: 0,
+      clicks: 0,
+      ctr: null,
+      conversions: 0,
+      conversion_rate: null,
+      active_users: 0,
+    });
+    expect(empty.json.change.clicks).toBeNull();
+  });
+
+  it('answers trends with every bucket present, gaps as zeros, UTC ISO buckets', async () => {
+    if (!inserted.includes(lateForA[0]!)) await insert(lateForA);
+    const cases: [string, 'hour' | 'day', number, number, string?][] = [
+      ['impressions', 'day', DAY0 - 6 * DAY, DAY0 + 9 * DAY], // empty days at both ends
+      ['clicks', 'day', DAY0 - 6 * DAY, DAY0 + 9 * DAY, 'feed'],
+      ['conversions', 'hour', DAY0, DAY0 + 2 * DAY],
+      ['ctr', 'hour', DAY0 + DAY, DAY0 + 2 * DAY, 'home'],
+      ['active_users', 'day', DAY0 - 3 * DAY, DAY0 + 6 * DAY],
+      ['active_users', 'hour', DAY0 + 2 * DAY, DAY0 + 3 * DAY, 'home'],
+      ['action:$pageview', 'hour', DAY0, DAY0 + DAY],
+      ['action:share', 'day', DAY0, DAY0 + 3 * DAY],
+      ['action:no-such-action', 'day', DAY0, DAY0 + 2 * DAY],
+    ];
+    for (const [metric, interval, from, to, scenario] of cases) {
+      const query = `metric=${encodeURIComponent(metric)}&interval=${interval}&${range(from, to)}${scenario === undefined ? '' : `&scenario=${scenario}`}`;
+      const answer = await get(`${analytics(teamA)}/trends?${query}`);
+      expect(answer.status, query).toBe(200);
+      const step = interval === 'hour' ? HOUR : DAY;
+      const expected = expectedTrend(select(inserted, teamA.id, from, to, scenario), metric, from, to, step);
+      expect(answer.json, query).toEqual({
+        metric,
+        interval,
+        date_from: iso(from),
+        date_to: iso(to),
+        scenario: scenario ?? null,
+        series: expected,
+      });
+      expect(answer.json.series).toHaveLength((to - from) / step);
+    }
+    const daily = await get(
+      `${analytics(teamA)}/trends?metric=impressions&interval=day&${range(DAY0 - 6 * DAY, DAY0 + 9 * DAY)}`,
+    );
+    const values = (daily.json.series as { value: number }[]).map((p) => p.value);
+    expect(values.slice(0, 3)).toEqual([0, 0, 0]);
+    expect(values.slice(-3)).toEqual([0, 0, 0]);
+    const ctr = await get(
+      `${analytics(teamA)}/trends?metric=ctr&interval=hour&${range(DAY0 - 30 * DAY, DAY0 - 30 * DAY + 2 * HOUR)}`,
+    );
+    expect(ctr.json.series).toEqual([
+      { bucket: iso(DAY0 - 30 * DAY), value: null },
+      { bucket: iso(DAY0 - 30 * DAY + HOUR), value: null },
+    ]);
+  });
+
+  it('ranks top items by each metric, CTR only above the impressions guard, ties by item id', async () => {
+    if (!inserted.includes(lateForA[0]!)) await insert(lateForA);
+    const from = DAY0 - 3 * DAY;
+    const to = DAY0 + 6 * DAY;
+    for (const by of ['clicks', 'impressions', 'ctr', 'conversions'] as const) {
+      for (const scenario of [undefined, 'home', '']) {
+        for (const [limit, minImpressions] of [
+          [20, undefined],
+          [3, 50],
+          [100, 10],
+        ] as const) {
+          const query = `by=${by}&${range(from, to)}&limit=${limit}${minImpressions === undefined ? '' : `&min_impressions=${minImpressions}`}${scenario === undefined ? '' : `&scenario=${scenario}`}`;
+          const answer = await get(`${analytics(teamA)}/top-items?${query}`);
+          expect(answer.status, query).toBe(200);
+          const min = minImpressions ?? (by === 'ctr' ? 100 : 0);
+          const expected = expectedTopItems(select(inserted, teamA.id, from, to, scenario), by, limit, min);
+          expect(answer.json.results, query).toEqual(expected);
+          expect(answer.json).toMatchObject({ by, min_impressions: min, scenario: scenario ?? null });
+        }
+      }
+    }
+    // The crafted day: ctr-a and ctr-b tie on CTR (0.25) and are ordered by id; ctr-c (90 % on 99 impressions) is
+    // under the default guard and ranks first once the guard is lowered.
+    const day = range(DAY0 + 2 * DAY, DAY0 + 3 * DAY);
+    const guarded = await get(`${analytics(teamA)}/top-items?by=ctr&${day}&scenario=home`);
+    const ids = (guarded.json.results as { item_id: string }[]).map((r) => r.item_id);
+    expect(ids.slice(0, 2)).toEqual(['ctr-a', 'ctr-b']);
+    expect(ids).not.toContain('ctr-c');
+    const lowered = await get(`${analytics(teamA)}/top-items?by=ctr&${day}&scenario=home&min_impressions=99`);
+    expect((lowered.json.results as { item_id: string }[])[0]!.item_id).toBe('ctr-c');
+  });
+
+  it("pages one user's timeline newest first through same-millisecond ties, late events in their place", async () => {
+    if (!inserted.includes(lateForA[0]!)) await insert(lateForA);
+    const late = behavior(teamA.id, { user_id: 'tie-user', action_type: 'like', timestamp: DAY0 + DAY + 5 * HOUR });
+    await insert([late]);
+    const expected = expectedTimeline(inserted, teamA.id, 'tie-user');
+    expect(expected.length).toBe(11);
+    const seen: Json[] = [];
+    let next: string | null = `${analytics(teamA)}/users/tie-user/timeline?limit=3`;
+    let pages = 0;
+    while (next) {
+      const page = await get(next);
+      expect(page.status).toBe(200);
+      expect(page.json.user_id).toBe('tie-user');
+      seen.push(...page.json.results);
+      next = page.json.next;
+      pages++;
+    }
+    expect(pages).toBe(4);
+    expect(
+      seen.map(({ timestamp, event_id, action_type, item_id, scenario_id }) => ({
+        timestamp,
+        event_id,
+        action_type,
+        item_id,
+        scenario_id,
+      })),
+    ).toEqual(expected);
+    expect(seen.at(-1)!.event_id).toBe(late.event_id);
+
+    // A busy user, in one page and in pages of 7; the same id in team B is another user.
+    const one = await get(`${analytics(teamA)}/users/u3/timeline?limit=500`);
+    const busy = expectedTimeline(inserted, teamA.id, 'u3');
+    expect(busy.length).toBeGreaterThan(100);
+    expect(one.json.results.map((e: Json) => e.event_id)).toEqual(busy.map((e) => e.event_id));
+    expect(one.json.next_cursor).toBeNull();
+    const defaultPage = await get(`${analytics(teamA)}/users/u3/timeline`);
+    expect(defaultPage.json.results).toHaveLength(Math.min(100, busy.length));
+    const other = await get(`${analytics(teamB)}/users/u3/timeline?limit=500`, keyB);
+    const otherExpected = expectedTimeline(inserted, teamB.id, 'u3');
+    expect(otherExpected.length).toBeGreaterThan(10);
+    expect(other.json.results.map((e: Json) => e.event_id)).toEqual(otherExpected.map((e) => e.event_id));
+    // A user id with a slash and a space, URL-encoded in the path.
+    const odd = behavior(teamA.id, { user_id: 'a/b c', action_type: 'view', timestamp: DAY0 });
+    await insert([odd]);
+    const oddPage = await get(`${analytics(teamA)}/users/${encodeURIComponent('a/b c')}/timeline`);
+    expect(oddPage.json.results.map((e: Json) => e.event_id)).toEqual([odd.event_id]);
+    expect((await get(`${analytics(teamA)}/users/nobody/timeline`)).json).toMatchObject({ results: [], next: null });
+  });
+
+  it('answers audiences (did all of, none of) from the bitmaps, paged with a cursor', async () => {
+    if (!inserted.includes(lateForA[0]!)) await insert(lateForA);
+    const from = DAY0 - 3 * DAY;
+    const to = DAY0 + 6 * DAY;
+    const cases: [string[], string[], number, number][] = [
+      [['click'], [], from, to],
+      [['click', 'order'], [], from, to],
+      [['click', 'order'], ['like'], from, to],
+      [['impression', 'add_cart', 'order'], ['like', 'share'], DAY0, DAY0 + 2 * DAY],
+      [['order'], ['click'], DAY0 + DAY, DAY0 + 2 * DAY],
+      [['no-such-action'], [], from, to],
+    ];
+    const cursorKeys: bigint[] = [];
+    for (const [did, not, start, end] of cases) {
+      const expected = expectedAudience(select(inserted, teamA.id, start, end), did, not);
+      for (const limit of [4, 1000]) {
+        const members: string[] = [];
+        let next: string | null =
+          `${analytics(teamA)}/audiences?did=${did.join(',')}${not.length ? `&not=${not.join(',')}` : ''}&${range(start, end)}&limit=${limit}`;
+        let pages = 0;
+        while (next) {
+          const page = await get(next);
+          expect(page.status, next).toBe(200);
+          expect(page.json.count, next).toBe(expected.length);
+          expect(page.json.results.length).toBeLessThanOrEqual(limit);
+          members.push(...page.json.results);
+          next = page.json.next;
+          if (page.json.next_cursor)
+            cursorKeys.push(BigInt(JSON.parse(Buffer.from(page.json.next_cursor, 'base64url').toString())));
+          pages++;
+        }
+        expect(members.slice().sort(byText), did.join()).toEqual(expected);
+        expect(new Set(members).size).toBe(members.length);
+        expect(pages).toBe(Math.max(1, Math.ceil(expected.length / limit)));
+      }
+    }
+    // Pages were cut on both sides of 2^63 (keys ClickHouse's bitmapSubsetLimit would get wrong).
+    expect(cursorKeys.some((key) => key >= 2n ** 63n) && cursorKeys.some((key) => key < 2n ** 63n)).toBe(true);
+    expect(expectedAudience(select(inserted, teamA.id, from, to), ['click', 'order'], ['like']).length).toBeGreaterThan(
+      3,
+    );
+  });
+
+  it('answers realtime from Redis (hot items merged across scenarios, this minute) and from ClickHouse without it', async () => {
+    const mine = realtime.filter((b) => b.tenant_id === teamA.id);
+    const check = (
+      answer: Json,
+      events: readonly BehaviorRecord[],
+      limit: number,
+      floor: boolean,
+      sinceMs?: number,
+    ) => {
+      const hot = expectedHot(events, config, { floor, ...(sinceMs === undefined ? {} : { sinceMs }) }).slice(0, limit);
+      expect(answer.hot_items.map((h: Json) => h.item_id)).toEqual(hot.map(([item]) => item));
+      hot.forEach(([, weight], i) => {
+        expect(answer.hot_items[i].weight / weight).toBeCloseTo(1, 9);
+        expect(
+          2 ** (answer.hot_items[i].score - (NOW - Date.UTC(2024, 0, 1)) / (config.realtimeHalfLifeS * 1000)),
+        ).toBeCloseTo(answer.hot_items[i].weight, 9);
+      });
+      expect(answer.actions).toEqual(expectedMinute(events, floor));
+      expect(answer.minute).toBe(iso(Math.floor(NOW / 60_000) * 60_000));
+    };
+
+    // runApi connects to Redis as it starts; a request before the handshake ends answers from ClickHouse.
+    for (let tries = 0; (await get(`${analytics(teamA)}/realtime`)).json.source !== 'redis'; tries++) {
+      expect(tries).toBeLessThan(50);
+      await new Promise((done) => setTimeout(done, 100));
+    }
+    const all = await get(`${analytics(teamA)}/realtime?limit=100`);
+    expect(all.status).toBe(200);
+    expect(all.headers.get('cache-control')).toBe('no-store');
+    expect(all.json).toMatchObject({ source: 'redis', scenario: null });
+    expect([...all.json.scenarios].sort()).toEqual(['feed', 'home']);
+    check(all.json, mine, 100, false);
+    expect(all.json.hot_items.map((h: Json) => h.item_id)).toContain('hot-old');
+    expect(all.json.hot_items.map((h: Json) => h.item_id)).not.toContain('hot-b');
+    expect(Object.values(all.json.actions as Record<string, number>).reduce((x, y) => x + y, 0)).toBeGreaterThan(5);
+
+    const home = await get(`${analytics(teamA)}/realtime?scenario=home&limit=3`);
+    expect(home.json).toMatchObject({ source: 'redis', scenario: 'home', scenarios: ['home'] });
+    check(
+      home.json,
+      mine.filter((b) => b.scenario_id === 'home'),
+      3,
+      false,
+    );
+    const defaults = await get(`${analytics(teamA)}/realtime`);
+    expect(defaults.json.hot_items.length).toBeLessThanOrEqual(20);
+
+    // Redis down (connection refused) and Redis hung (accepts, never answers): ClickHouse answers, and says so.
+    for (const [name, base] of [
+      ['down', apiRedisDown],
+      ['hung', apiRedisHung],
+    ] as const) {
+      const started = performance.now();
+      const fallback = await get(`${analytics(teamA)}/realtime?limit=100`, keyA, base);
+      const elapsed = performance.now() - started;
+      expect(elapsed, name).toBeLessThan(5000);
+      // The hung one waited for its bound (API_REALTIME_REDIS_TIMEOUT_MS, 250 ms) before ClickHouse answered.
+      if (name === 'hung') expect(elapsed).toBeGreaterThanOrEqual(200);
+      expect(fallback.status, name).toBe(200);
+      expect(fallback.json, name).toMatchObject({ source: 'clickhouse', fallback_reason: 'redis_unavailable' });
+      check(fallback.json, mine, 100, true, NOW - HOUR);
+      expect(fallback.json.hot_items.map((h: Json) => h.item_id)).not.toContain('hot-old');
+      const feed = await get(`${analytics(teamA)}/realtime?scenario=feed&limit=2`, keyA, base);
+      expect(feed.json.source).toBe('clickhouse');
+      check(
+        feed.json,
+        mine.filter((b) => b.scenario_id === 'feed'),
+        2,
+        true,
+        NOW - HOUR,
+      );
+      // The same minute from either source.
+      expect(fallback.json.actions).toEqual(all.json.actions);
+    }
+    const metrics = await (await fetch(`${apiRedisDown.service.url}/metrics`)).text();
+    expect(metrics).toMatch(/^replay_api_realtime_answers_total\{source="clickhouse"[^}]*\} [1-9]/m);
+  });
+
+  it("answers 404 to another team's key on every route, and 401 without a key", async () => {
+    const paths = [
+      `dashboard?${range(DAY0, DAY0 + DAY)}`,
+      `trends?metric=clicks&${range(DAY0, DAY0 + DAY)}`,
+      `top-items?by=clicks&${range(DAY0, DAY0 + DAY)}`,
+      'users/u0/timeline',
+      'realtime',
+      `audiences?did=click&${range(DAY0, DAY0 + DAY)}`,
+      // Even a request with bad parameters: the team is checked first.
+      'dashboard?date_from=garbage',
+    ];
+    for (const path of paths) {
+      const other = await get(`${analytics(teamA)}/${path}`, keyB);
+      expect({ path, status: other.status, code: other.json?.code }).toEqual({ path, status: 404, code: 'not_found' });
+      expect(other.text).not.toContain('item-');
+      const none = await get(`${analytics(teamA)}/${path}`, null);
+      expect({ path, status: none.status, code: none.json?.code }).toEqual({
+        path,
+        status: 401,
+        code: 'missing_api_key',
+      });
+      expect((await get(`${analytics(teamA)}/${path}`, `rpk_${'x'.repeat(43)}`)).json.code).toBe('invalid_api_key');
+    }
+    expect((await get(`/api/projects/999999/analytics/dashboard`, keyA)).status).toBe(404);
+    expect((await get(`${analytics(teamB)}/users/u0/timeline`, keyB)).status).toBe(200);
+  });
+
+  it('refuses bad parameters with their codes', async () => {
+    const day = range(DAY0, DAY0 + DAY);
+    const cases: [string, number, string][] = [
+      ['/api/projects/1%20OR%201=1/analytics/dashboard', 400, 'invalid_parameter'],
+      [`dashboard?${day}&foo=1`, 400, 'invalid_parameter'],
+      ['dashboard?date_from=yesterday', 400, 'invalid_parameter'],
+      ['dashboard?date_from=2026-11-18T10:30:00Z&date_to=2026-11-19', 400, 'invalid_parameter'],
+      ['dashboard?date_from=2026-11-19&date_to=2026-11-18', 400, 'invalid_parameter'],
+      ['dashboard?date_from=2026-01-01&date_to=2026-04-05', 400, 'invalid_parameter'],
+      ['dashboard?date_from=1900-01-01&date_to=1900-01-02', 400, 'invalid_parameter'],
+      [`dashboard?${day}&scenario=${'s'.repeat(201)}`, 400, 'invalid_scenario_id'],
+      [`trends?metric=bogus&${day}`, 400, 'invalid_parameter'],
+      [`trends?${day}`, 400, 'invalid_parameter'],
+      [`trends?metric=action:&${day}`, 400, 'invalid_action_type'],
+      [`trends?metric=action:${'a'.repeat(201)}&${day}`, 400, 'invalid_action_type'],
+      [`trends?metric=clicks&interval=week&${day}`, 400, 'invalid_parameter'],
+      ['trends?metric=clicks&interval=day&date_from=2026-11-18T01:00:00Z&date_to=2026-11-19', 400, 'invalid_parameter'],
+      [`top-items?by=views&${day}`, 400, 'invalid_parameter'],
+      [`top-items?by=ctr&${day}&limit=101`, 400, 'invalid_parameter'],
+      [`top-items?by=ctr&${day}&limit=0`, 400, 'invalid_parameter'],
+      [`top-items?by=ctr&${day}&min_impressions=-1`, 400, 'invalid_parameter'],
+      ['top-items?by=clicks&date_from=2026-11-18T05:00:00Z&date_to=2026-11-19', 400, 'invalid_parameter'],
+      ['users/u0/timeline?limit=501', 400, 'invalid_parameter'],
+      ['users/u0/timeline?cursor=garbage', 400, 'invalid_parameter'],
+      [`users/u0/timeline?cursor=${Buffer.from('[1,"not-a-uuid"]').toString('base64url')}`, 400, 'invalid_parameter'],
+      [`users/${'u'.repeat(201)}/timeline`, 400, 'invalid_user_id'],
+      ['users/u0/timeline?date_from=2026-11-18', 400, 'invalid_parameter'],
+      ['realtime?limit=0', 400, 'invalid_parameter'],
+      ['realtime?limit=101', 400, 'invalid_parameter'],
+      [`realtime?scenario=${'s'.repeat(201)}`, 400, 'invalid_scenario_id'],
+      ['realtime?date_from=2026-11-18', 400, 'invalid_parameter'],
+      [`audiences?${day}`, 400, 'invalid_parameter'],
+      [`audiences?did=a,b,c,d,e,f,g,h,i,j,k&${day}`, 400, 'invalid_parameter'],
+      [`audiences?did=click&not=${'x'.repeat(201)}&${day}`, 400, 'invalid_action_type'],
+      [`audiences?did=click,,order&${day}`, 400, 'invalid_action_type'],
+      [`audiences?did=click&${day}&cursor=garbage`, 400, 'invalid_parameter'],
+      [
+        `audiences?did=click&${day}&cursor=${Buffer.from('"99999999999999999999"').toString('base64url')}`,
+        400,
+        'invalid_parameter',
+      ],
+      [`audiences?did=click&${day}&limit=1001`, 400, 'invalid_parameter'],
+      ['no-such-route', 404, 'not_found'],
+    ];
+    for (const [path, status, code] of cases) {
+      const answer = await get(path.startsWith('/') ? path : `${analytics(teamA)}/${path}`);
+      expect({ path, status: answer.status, code: answer.json?.code }).toEqual({ path, status, code });
+    }
+  });
+});
