@@ -1,14 +1,24 @@
+import type { ClickHouseClient } from '@clickhouse/client';
 import { Counter, type Registry } from 'prom-client';
+import { ReplayError } from '../errors/index.ts';
 import { sendJson, sendRevalidatedJson } from '../http/respond.ts';
 import type { RouteContext, Router } from '../http/router.ts';
 import type { Logger } from '../logging/logger.ts';
+import { experimentResults } from '../uba/analytics/experiments.ts';
+import { funnel } from '../uba/analytics/funnel.ts';
+import { paths } from '../uba/analytics/paths.ts';
+import { retention } from '../uba/analytics/retention.ts';
 import type { RedisConnection } from '../uba/realtime/redis-connection.ts';
 import {
   encodeAudienceCursor,
   encodeTimelineCursor,
   parseAudienceQuery,
   parseDashboardQuery,
+  parseExperimentQuery,
+  parseFunnelQuery,
+  parsePathsQuery,
   parseRealtimeQuery,
+  parseRetentionQuery,
   parseTimelineQuery,
   parseTopItemsQuery,
   parseTrendsQuery,
@@ -22,6 +32,10 @@ import { RealtimeView } from './realtime-view.ts';
 export interface AnalyticsApiOptions {
   readonly keys: ApiKeyStore;
   readonly queries: AnalyticsQueries;
+  /** The raw-table analytics of src/uba/analytics/ (funnel, retention, paths, experiments) take the client itself. */
+  readonly clickhouse: ClickHouseClient;
+  /** API_ANALYTICS_MAX_EXECUTION_S, applied to those reads as AnalyticsQueries applies it to its own. */
+  readonly maxExecutionS: number;
   readonly redis: RedisConnection;
   /** API_REALTIME_REDIS_TIMEOUT_MS: past it, the realtime route answers from ClickHouse. */
   readonly redisTimeoutMs: number;
@@ -160,12 +174,184 @@ export function addAnalyticsRoutes(router: Router, options: AnalyticsApiOptions)
     };
   });
 
-  // Funnel, retention, paths and experiments (DESIGN §3.8, issue 12) come next, from the query functions of
-  // src/uba/analytics/. Each is one `route(...)` here, written like the ones above: its parameters parsed and bounded
-  // in analytics-parameters.ts (rejectUnknownParameters, parseRange), the team already checked by `route`:
-  //   route('funnel', ...)            route('retention', ...)
-  //   route('paths', ...)             route('experiments/:experiment', ...)
+  // The raw-table analytics (src/uba/analytics/): options mapped 1:1 from the parsed query, answers in snake_case.
+  const clickhouse = limitedClient(options.clickhouse, options.maxExecutionS);
+
+  route('funnel', async (teamId, context) => {
+    const query = parseFunnelQuery(context.url.searchParams, now());
+    const result = await guard(() =>
+      funnel(clickhouse, {
+        tenantId: teamId,
+        from: query.range.from,
+        to: query.range.to,
+        steps: query.steps,
+        windowMs: query.windowS * 1000,
+        strictOrder: query.strict,
+        breakdown: query.breakdown,
+        breakdownLimit: query.breakdownLimit,
+        dropOffPageSize: query.dropOffLimit,
+        dropOffCursor: query.dropOffCursor,
+      }),
+    );
+    return {
+      body: {
+        steps: query.steps,
+        window_s: query.windowS,
+        strict: query.strict,
+        breakdown: query.breakdown ?? null,
+        breakdown_limit: query.breakdownLimit,
+        ...isoRange(query.range),
+        drop_off_limit: query.dropOffLimit,
+        breakdown_values: result.breakdownValues,
+        groups: result.groups.map((group) => ({
+          breakdown: group.breakdown,
+          steps: group.steps.map((step) => ({
+            step: step.step,
+            action: step.action,
+            users: step.users,
+            conversion_from_first: step.conversionFromFirst,
+            conversion_from_previous: step.conversionFromPrevious,
+            drop_off: step.dropOff && {
+              users: step.dropOff.users,
+              // Each session opens in the player, which reads `team` and `session` from its hash (player-page.ts).
+              sessions: step.dropOff.sessionIds.map((id) => ({ session_id: id, player_url: playerUrl(teamId, id) })),
+              ...nextPage(context, step.dropOff.nextCursor, 'drop_off_cursor'),
+            },
+          })),
+          time_to_convert_ms: group.timeToConvertMs,
+        })),
+      },
+    };
+  });
+
+  route('retention', async (teamId, { url }) => {
+    const query = parseRetentionQuery(url.searchParams, now());
+    const result = await guard(() =>
+      retention(clickhouse, {
+        tenantId: teamId,
+        from: query.range.from,
+        to: query.range.to,
+        period: query.period,
+        periods: query.periods,
+        startAction: query.startAction,
+        returnAction: query.returnAction,
+      }),
+    );
+    return {
+      body: {
+        start: query.startAction,
+        return: query.returnAction,
+        period: result.period,
+        periods: result.periods,
+        ...isoRange(query.range),
+        cohorts: result.cohorts,
+      },
+    };
+  });
+
+  route('paths', async (teamId, { url }) => {
+    const query = parsePathsQuery(url.searchParams, now());
+    const result = await guard(() =>
+      paths(clickhouse, {
+        tenantId: teamId,
+        from: query.range.from,
+        to: query.range.to,
+        action: query.action,
+        direction: query.direction,
+        depth: query.depth,
+        topK: query.topK,
+        sameSession: query.sameSession,
+      }),
+    );
+    return {
+      body: {
+        action: query.action,
+        direction: result.direction,
+        depth: query.depth,
+        top: query.topK,
+        same_session: query.sameSession,
+        ...isoRange(query.range),
+        users: result.users,
+        nodes: result.nodes,
+        links: result.links,
+      },
+    };
+  });
+
+  route('experiments/:experiment', async (teamId, context) => {
+    const query = parseExperimentQuery(context.params.experiment!, context.url.searchParams, now());
+    const result = await guard(() =>
+      experimentResults(clickhouse, {
+        tenantId: teamId,
+        experimentId: query.experimentId,
+        from: query.range.from,
+        to: query.range.to,
+        conversionAction: query.conversionAction,
+        control: query.control,
+      }),
+    );
+    return {
+      body: {
+        experiment_id: result.experimentId,
+        conversion: result.conversionAction,
+        control: result.control,
+        ...isoRange(query.range),
+        source: result.source,
+        test: result.test,
+        groups: result.groups.map((group) => ({
+          group: group.group,
+          users: group.users,
+          converted: group.converted,
+          rate: group.rate,
+          is_control: group.isControl,
+          vs_control: group.vsControl && {
+            difference: group.vsControl.difference,
+            lift: group.vsControl.lift,
+            ci95: group.vsControl.ci95,
+            z: group.vsControl.z,
+            p_value: group.vsControl.pValue,
+          },
+        })),
+      },
+    };
+  });
   return router;
+}
+
+/** The player page on one session (its key comes from sessionStorage, where this page and the player keep it). */
+export const playerUrl = (teamId: number, sessionId: string): string =>
+  `/player#team=${teamId}&session=${encodeURIComponent(sessionId)}`;
+
+/**
+ * `client` with every query stopped by ClickHouse past `maxExecutionS`, as AnalyticsQueries' reads are: the
+ * src/uba/analytics/ functions take a client and set no limit of their own.
+ */
+function limitedClient(client: ClickHouseClient, maxExecutionS: number): ClickHouseClient {
+  const query = ((params: Parameters<ClickHouseClient['query']>[0]) =>
+    client.query({
+      ...params,
+      clickhouse_settings: { ...params.clickhouse_settings, max_execution_time: maxExecutionS },
+    })) as ClickHouseClient['query'];
+  return new Proxy(client, {
+    get(target, name) {
+      if (name === 'query') return query;
+      const value = Reflect.get(target, name, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+/** Every request value is checked before a read, so a failing query is ClickHouse's trouble: 503, retriable. */
+async function guard<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    // The functions' own checks (a funnel cursor that is not one of theirs) stay what they are: 400.
+    if (error instanceof ReplayError) throw error;
+    throw new ReplayError('clickhouse_unavailable', `analytics query failed: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
 }
 
 const isoRange = (range: TimeRange) => ({
@@ -188,9 +374,9 @@ function change(current: Kpis, previous: Kpis): Record<keyof Kpis, number | null
 }
 
 /** `next_cursor` and `next` (the path of the following page, this request's query with the cursor replaced). */
-function nextPage({ url }: RouteContext, cursor: string | null) {
+function nextPage({ url }: RouteContext, cursor: string | null, name = 'cursor') {
   if (!cursor) return { next_cursor: null, next: null };
   const query = new URLSearchParams(url.searchParams);
-  query.set('cursor', cursor);
+  query.set(name, cursor);
   return { next_cursor: cursor, next: `${url.pathname}?${query}` };
 }

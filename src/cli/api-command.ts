@@ -1,5 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { addAnalyticsRoutes } from '../api/analytics-api.ts';
+import { addAnalyticsPageRoutes } from '../api/analytics-page.ts';
 import { AnalyticsQueries } from '../api/analytics-queries.ts';
 import { ApiKeyStore } from '../api/api-keys.ts';
 import { addPlayerRoutes } from '../api/player-page.ts';
@@ -21,9 +22,9 @@ import type { Command } from './command.ts';
 import { openDatabase, untilAborted } from './runtime.ts';
 
 /**
- * Builds and starts the replay API, the analytics API and the player page on the given stores; `dev` mode passes its
- * embedded ones. `redisUrl` overrides REDIS_URL for the analytics realtime route (dev and tests pass the Redis they
- * started); `now` is the clock of date defaults and of the realtime minute (tests pin it).
+ * Builds and starts the replay API, the analytics API, the player and the analytics page on the given stores; `dev`
+ * mode passes its embedded ones. `redisUrl` overrides REDIS_URL for the analytics realtime route (dev and tests pass
+ * the Redis they started); `now` is the clock of date defaults and of the realtime minute (tests pin it).
  */
 export async function runApi(
   config: Config,
@@ -64,6 +65,8 @@ export async function runApi(
   addAnalyticsRoutes(router, {
     keys,
     queries: new AnalyticsQueries(parts.clickhouse, { maxExecutionS: config.apiAnalyticsMaxExecutionS }),
+    clickhouse: parts.clickhouse,
+    maxExecutionS: config.apiAnalyticsMaxExecutionS,
     redis,
     redisTimeoutMs: config.apiRealtimeRedisTimeoutMs,
     realtime: {
@@ -76,6 +79,7 @@ export async function runApi(
     ...(parts.now ? { now: parts.now } : {}),
   });
   addPlayerRoutes(router);
+  addAnalyticsPageRoutes(router);
   const readiness = new DependencyProbe(
     {
       postgres: () => parts.db.query('SELECT 1').then(() => undefined),
@@ -117,7 +121,11 @@ export const apiCommand: Command = {
     const store = openBlobStore(config);
     try {
       const api = await runApi(config, log, { db, clickhouse, store });
-      log.info('replay API listening', { url: api.service.url, player: `${api.service.url}/player` });
+      log.info('replay API listening', {
+        url: api.service.url,
+        player: `${api.service.url}/player`,
+        analytics: `${api.service.url}/analytics`,
+      });
       await untilAborted(signal);
       log.info('shutting down');
       await api.stop();

@@ -121,7 +121,7 @@ export const devCommand: Command = {
           `  demo page   ${demo.url}  (posthog-js records it and sends its events to capture; it also POSTs behaviours)`,
           `  player      ${api.service.url}/player#key=${apiKey}  (sessions appear a few seconds after a flush)`,
           `  replay API  ${api.service.url}/api/projects/${team.id}/session_recordings  (Authorization: Bearer ${apiKey})`,
-          `  analytics   ${api.service.url}/api/projects/${team.id}/analytics/dashboard  (same key; docs/analytics.md)`,
+          `  analytics   ${api.service.url}/analytics#key=${apiKey}&team=${team.id}  (dashboard; API under /api/projects/${team.id}/analytics/, docs/analytics.md)`,
           `  capture     ${capture.service.url}  (POST /s/, /metrics, /readyz; team "${team.name}", token ${team.apiToken})`,
           `  behaviours  ${behaviorsUrl}  (POST a JSON behaviour or array; Authorization: Bearer ${team.apiToken})`,
           `              ${curlExample(behaviorsUrl, team.apiToken)}`,

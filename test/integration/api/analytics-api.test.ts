@@ -17,6 +17,10 @@ import { openPostgres, type SqlDatabase } from '../../../src/postgres/database.t
 import { migratePostgres } from '../../../src/postgres/migrations.ts';
 import { FsBlobStore } from '../../../src/storage/fs-blob-store.ts';
 import { type Team, TeamStore } from '../../../src/teams/team-store.ts';
+import { experimentResults } from '../../../src/uba/analytics/experiments.ts';
+import { type FunnelResult, funnel } from '../../../src/uba/analytics/funnel.ts';
+import { paths } from '../../../src/uba/analytics/paths.ts';
+import { retention } from '../../../src/uba/analytics/retention.ts';
 import type { BehaviorRecord } from '../../../src/uba/behavior-record.ts';
 import { insertBehaviors } from '../../../src/uba/behavior-rows.ts';
 import { APPLY_SCRIPT, scriptCall } from '../../../src/uba/realtime/apply-script.ts';
@@ -814,5 +818,398 @@ describe('analytics API (real chDB, PGlite, Redis)', () => {
       const answer = await get(path.startsWith('/') ? path : `${analytics(teamA)}/${path}`);
       expect({ path, status: answer.status, code: answer.json?.code }).toEqual({ path, status, code });
     }
+  });
+
+  // The raw-table routes (src/uba/analytics/): their correctness against brute force is
+  // test/integration/uba/analytics-queries.test.ts; here, that each route maps its parameters onto its function
+  // (one answer per route equal to the function's own, end to end), refuses bad ones and keeps teams apart.
+  describe('funnel, retention, paths and experiments', () => {
+    const from = DAY0 - 3 * DAY;
+    const to = DAY0 + 6 * DAY;
+    /** Team A's crafted funnel users: sessions (for the drop-off lists) and a `plan` property (for the breakdown). */
+    const funnelUsers = 8;
+
+    beforeAll(async () => {
+      if (!inserted.includes(lateForA[0]!)) await insert(lateForA);
+      const crafted: BehaviorRecord[] = [];
+      for (let u = 0; u < funnelUsers; u++) {
+        const start = DAY0 + 4 * DAY + u * HOUR;
+        // User u reaches step 1 + (u % 4) of impression → click → add_cart → order, in session fs-<u>.
+        ['impression', 'click', 'add_cart', 'order'].slice(0, 1 + (u % 4)).forEach((action, i) => {
+          crafted.push(
+            behavior(teamA.id, {
+              user_id: `funnel-${u}`,
+              action_type: action,
+              timestamp: start + i * 60_000,
+              session_id: `fs-${u}`,
+              properties: { plan: u % 2 ? 'pro' : 'free' },
+            }),
+          );
+        });
+      }
+      // One experiment id in both teams: A's control 40 users (10 convert), treatment 40 (18); B's all convert.
+      for (const [tenant, group, users, converted] of [
+        [teamA.id, 'control', 40, 10],
+        [teamA.id, 'treatment', 40, 18],
+        [teamB.id, 'control', 5, 5],
+        [teamB.id, 'treatment', 5, 5],
+      ] as const) {
+        for (let u = 0; u < users; u++) {
+          const common = { user_id: `exp-${group}-${u}`, experiment_id: 'exp-1', experiment_group: group };
+          crafted.push(
+            behavior(tenant, { ...common, action_type: 'impression', timestamp: DAY0 + 5 * DAY + u * 1000 }),
+          );
+          if (u < converted) {
+            crafted.push(behavior(tenant, { ...common, action_type: 'order', timestamp: DAY0 + 5 * DAY + HOUR + u }));
+          }
+        }
+      }
+      await insert(crafted);
+    });
+
+    /** The funnel route's JSON for a funnel() result: snake_case, each drop-off session with its player link. */
+    const funnelBody = (result: FunnelResult, team: Team) =>
+      result.groups.map((group) => ({
+        breakdown: group.breakdown,
+        steps: group.steps.map((step) => ({
+          step: step.step,
+          action: step.action,
+          users: step.users,
+          conversion_from_first: step.conversionFromFirst,
+          conversion_from_previous: step.conversionFromPrevious,
+          drop_off: step.dropOff && {
+            users: step.dropOff.users,
+            sessions: step.dropOff.sessionIds.map((id) => ({
+              session_id: id,
+              player_url: `/player#team=${team.id}&session=${id}`,
+            })),
+            next_cursor: step.dropOff.nextCursor,
+            next: step.dropOff.nextCursor ? expect.stringContaining('drop_off_cursor=') : null,
+          },
+        })),
+        time_to_convert_ms: group.timeToConvertMs,
+      }));
+
+    it('answers funnel as funnel() does, with player links for the drop-offs and pages of them', async () => {
+      const steps = [
+        { action: 'impression' },
+        { action: 'click' },
+        { action: 'add_cart' },
+        { action: 'order', properties: { plan: 'pro' } },
+      ];
+      const query = `steps=${encodeURIComponent(JSON.stringify(steps))}&window_s=86400&strict=false&${range(from, to)}&breakdown=plan&drop_off_limit=1`;
+      const answer = await get(`${analytics(teamA)}/funnel?${query}`);
+      expect(answer.status, answer.text).toBe(200);
+      const options = {
+        tenantId: teamA.id,
+        from,
+        to,
+        steps,
+        windowMs: 86_400_000,
+        strictOrder: false,
+        breakdown: 'plan',
+        dropOffPageSize: 1,
+      };
+      const direct = await funnel(clickhouse, options);
+      expect(answer.json).toEqual({
+        steps,
+        window_s: 86400,
+        strict: false,
+        breakdown: 'plan',
+        breakdown_limit: 25,
+        date_from: iso(from),
+        date_to: iso(to),
+        drop_off_limit: 1,
+        breakdown_values: direct.breakdownValues,
+        groups: funnelBody(direct, teamA),
+      });
+      expect(direct.groups.map((g) => g.breakdown).sort()).toEqual(['', 'free', 'pro']);
+      // The crafted users who stopped at click (funnel-1, funnel-5: plan pro) are step 3's drop-offs of `pro`, one
+      // per page: the list continues at `next`, as funnel() continues at its cursor.
+      const pro = answer.json.groups.find((g: Json) => g.breakdown === 'pro');
+      const first = pro.steps[2].drop_off;
+      expect(first).toMatchObject({
+        users: 2,
+        sessions: [{ session_id: 'fs-1', player_url: `/player#team=${teamA.id}&session=fs-1` }],
+      });
+      // `next` is this request with the cursor added.
+      const nextUrl = new URL(first.next, api.service.url);
+      expect(nextUrl.pathname).toBe(`${analytics(teamA)}/funnel`);
+      expect(Object.fromEntries(nextUrl.searchParams)).toEqual({
+        ...Object.fromEntries(new URLSearchParams(query)),
+        drop_off_cursor: first.next_cursor,
+      });
+      const next = await get(first.next);
+      expect(next.status).toBe(200);
+      const continued = await funnel(clickhouse, { ...options, dropOffCursor: first.next_cursor });
+      expect(next.json.groups).toEqual(funnelBody(continued, teamA));
+      expect(next.json.groups.find((g: Json) => g.breakdown === 'pro').steps[2].drop_off).toMatchObject({
+        sessions: [{ session_id: 'fs-5', player_url: `/player#team=${teamA.id}&session=fs-5` }],
+        next_cursor: null,
+        next: null,
+      });
+      // Strict order and no breakdown, the defaults of the optional parameters.
+      const strict = await get(
+        `${analytics(teamA)}/funnel?steps=${encodeURIComponent(JSON.stringify(steps.slice(0, 3)))}&window_s=3600&strict=true&${range(from, to)}`,
+      );
+      const strictDirect = await funnel(clickhouse, {
+        ...options,
+        steps: steps.slice(0, 3),
+        windowMs: 3_600_000,
+        strictOrder: true,
+        breakdown: undefined,
+        dropOffPageSize: 20,
+      });
+      expect(strict.json.groups).toEqual(funnelBody(strictDirect, teamA));
+      expect(strict.json).toMatchObject({ breakdown: null, drop_off_limit: 20, breakdown_values: 1 });
+    });
+
+    it('answers retention, paths and experiments as their functions do', async () => {
+      const retentionAnswer = await get(
+        `${analytics(teamA)}/retention?start=impression&return=order&period=day&periods=5&${range(from, to)}`,
+      );
+      expect(retentionAnswer.status, retentionAnswer.text).toBe(200);
+      const cohorts = await retention(clickhouse, {
+        tenantId: teamA.id,
+        from,
+        to,
+        period: 'day',
+        periods: 5,
+        startAction: 'impression',
+        returnAction: 'order',
+      });
+      expect(retentionAnswer.json).toEqual({
+        start: 'impression',
+        return: 'order',
+        period: 'day',
+        periods: 5,
+        date_from: iso(from),
+        date_to: iso(to),
+        cohorts: cohorts.cohorts,
+      });
+      expect(cohorts.cohorts.some((c) => c.users > 0 && c.retained[1]!.users > 0)).toBe(true);
+
+      const pathsAnswer = await get(
+        `${analytics(teamA)}/paths?action=click&direction=previous&depth=2&top=3&same_session=false&${range(from, to)}`,
+      );
+      expect(pathsAnswer.status, pathsAnswer.text).toBe(200);
+      const graph = await paths(clickhouse, {
+        tenantId: teamA.id,
+        from,
+        to,
+        action: 'click',
+        direction: 'previous',
+        depth: 2,
+        topK: 3,
+        sameSession: false,
+      });
+      expect(pathsAnswer.json).toEqual({
+        action: 'click',
+        direction: 'previous',
+        depth: 2,
+        top: 3,
+        same_session: false,
+        date_from: iso(from),
+        date_to: iso(to),
+        users: graph.users,
+        nodes: graph.nodes,
+        links: graph.links,
+      });
+      expect(graph.nodes.some((n) => n.other)).toBe(true);
+
+      // A range cut inside a day: the raw table answers (a whole-day one reads the roll-up).
+      const [expFrom, expTo] = [DAY0 + 5 * DAY - HOUR, DAY0 + 6 * DAY];
+      const experimentAnswer = await get(
+        `${analytics(teamA)}/experiments/exp-1?conversion=order&control=control&${range(expFrom, expTo)}`,
+      );
+      expect(experimentAnswer.status, experimentAnswer.text).toBe(200);
+      const stats = await experimentResults(clickhouse, {
+        tenantId: teamA.id,
+        experimentId: 'exp-1',
+        from: expFrom,
+        to: expTo,
+        conversionAction: 'order',
+        control: 'control',
+      });
+      expect(experimentAnswer.json).toEqual({
+        experiment_id: 'exp-1',
+        conversion: 'order',
+        control: 'control',
+        date_from: iso(expFrom),
+        date_to: iso(expTo),
+        source: 'user_behaviors',
+        test: stats.test,
+        groups: stats.groups.map((g) => ({
+          group: g.group,
+          users: g.users,
+          converted: g.converted,
+          rate: g.rate,
+          is_control: g.isControl,
+          vs_control: g.vsControl && {
+            difference: g.vsControl.difference,
+            lift: g.vsControl.lift,
+            ci95: g.vsControl.ci95,
+            z: g.vsControl.z,
+            p_value: g.vsControl.pValue,
+          },
+        })),
+      });
+      // Team A's own numbers (team B holds the same experiment id, every user converting).
+      expect(experimentAnswer.json.groups.map((g: Json) => [g.group, g.users, g.converted])).toEqual([
+        ['control', 40, 10],
+        ['treatment', 40, 18],
+      ]);
+      expect(experimentAnswer.json.groups[1].vs_control.lift).toBeCloseTo((18 / 40 - 10 / 40) / (10 / 40), 12);
+      // The defaults: conversion `order`, control `control`, the 7 whole days up to the end of today, which the roll-up
+      // answers with the same counts.
+      const defaults = await get(`${analytics(teamA)}/experiments/exp-1`);
+      expect(defaults.json).toMatchObject({
+        conversion: 'order',
+        control: 'control',
+        date_from: iso(TODAY + DAY - 7 * DAY),
+        date_to: iso(TODAY + DAY),
+        source: 'uba_experiment_daily',
+      });
+      expect(defaults.json.groups).toEqual(experimentAnswer.json.groups);
+      const teamBAnswer = await get(`${analytics(teamB)}/experiments/exp-1?${range(expFrom, expTo)}`, keyB);
+      expect(teamBAnswer.json.groups.map((g: Json) => [g.group, g.users, g.converted])).toEqual([
+        ['control', 5, 5],
+        ['treatment', 5, 5],
+      ]);
+    });
+
+    it("answers 404 to another team's key on the four routes, before their parameters", async () => {
+      const steps = encodeURIComponent(JSON.stringify([{ action: 'impression' }, { action: 'click' }]));
+      for (const path of [
+        `funnel?steps=${steps}&window_s=3600&strict=false&${range(from, to)}`,
+        `retention?start=impression&return=order&period=day&periods=3&${range(from, to)}`,
+        `paths?action=click&direction=next&depth=2&${range(from, to)}`,
+        `experiments/exp-1?${range(from, to)}`,
+        'funnel?steps=garbage',
+        'experiments/exp-1?foo=1',
+      ]) {
+        const other = await get(`${analytics(teamA)}/${path}`, keyB);
+        expect({ path, status: other.status, code: other.json?.code }).toEqual({
+          path,
+          status: 404,
+          code: 'not_found',
+        });
+        expect(other.text).not.toContain('fs-');
+        const none = await get(`${analytics(teamA)}/${path}`, null);
+        expect({ path, status: none.status }).toEqual({ path, status: 401 });
+      }
+      // Team B's own funnel has none of team A's crafted sessions.
+      const b = await get(
+        `${analytics(teamB)}/funnel?steps=${steps}&window_s=86400&strict=false&${range(from, to)}`,
+        keyB,
+      );
+      expect(b.status).toBe(200);
+      expect(b.text).not.toContain('fs-');
+    });
+
+    it('refuses bad funnel, retention, paths and experiment parameters with their codes', async () => {
+      const day = range(from, from + DAY);
+      const steps = (value: unknown) =>
+        `steps=${encodeURIComponent(typeof value === 'string' ? value : JSON.stringify(value))}`;
+      const two = steps([{ action: 'impression' }, { action: 'click' }]);
+      const funnelOk = `${two}&window_s=3600&strict=false&${day}`;
+      const cases: [string, string][] = [
+        [`funnel?window_s=3600&strict=false&${day}`, 'invalid_parameter'], // steps missing
+        [`funnel?${steps('not json')}&window_s=3600&strict=false`, 'invalid_parameter'],
+        [`funnel?${steps({ action: 'click' })}&window_s=3600&strict=false`, 'invalid_parameter'], // not an array
+        [`funnel?${steps([{ action: 'click' }])}&window_s=3600&strict=false`, 'invalid_parameter'], // one step
+        [
+          `funnel?${steps(Array.from({ length: 11 }, () => ({ action: 'click' })))}&window_s=3600&strict=false`,
+          'invalid_parameter',
+        ],
+        [`funnel?${steps([{ action: 'click' }, { action: '' }])}&window_s=3600&strict=false`, 'invalid_action_type'],
+        [
+          `funnel?${steps([{ action: 'click' }, { action: 'a'.repeat(201) }])}&window_s=3600&strict=false`,
+          'invalid_action_type',
+        ],
+        [`funnel?${steps([{ action: 'click' }, { action: 7 }])}&window_s=3600&strict=false`, 'invalid_action_type'],
+        [`funnel?${steps([{ action: 'click' }, 'order'])}&window_s=3600&strict=false`, 'invalid_parameter'],
+        [
+          `funnel?${steps([{ action: 'click' }, { action: 'order', filter: 1 }])}&window_s=3600&strict=false`,
+          'invalid_parameter',
+        ],
+        [
+          `funnel?${steps([{ action: 'click' }, { action: 'order', properties: { plan: 1 } }])}&window_s=3600&strict=false`,
+          'invalid_parameter',
+        ],
+        [
+          `funnel?${steps([{ action: 'click' }, { action: 'order', properties: ['x'] }])}&window_s=3600&strict=false`,
+          'invalid_parameter',
+        ],
+        [
+          `funnel?${steps([{ action: 'click' }, { action: 'order', properties: Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`k${i}`, 'v'])) }])}&window_s=3600&strict=false`,
+          'invalid_parameter',
+        ],
+        [
+          `funnel?${steps([{ action: 'click' }, { action: 'order', properties: { '': 'v' } }])}&window_s=3600&strict=false`,
+          'invalid_parameter',
+        ],
+        [
+          `funnel?${steps([{ action: 'click' }, { action: 'x'.repeat(9000) }])}&window_s=3600&strict=false`,
+          'invalid_parameter',
+        ], // too long
+        [`funnel?${two}&strict=false&${day}`, 'invalid_parameter'], // window_s missing
+        [`funnel?${two}&window_s=0&strict=false&${day}`, 'invalid_parameter'],
+        [`funnel?${two}&window_s=${93 * 86_400 + 1}&strict=false&${day}`, 'invalid_parameter'],
+        [`funnel?${two}&window_s=1.5&strict=false&${day}`, 'invalid_parameter'],
+        [`funnel?${two}&window_s=3600&${day}`, 'invalid_parameter'], // strict missing
+        [`funnel?${two}&window_s=3600&strict=yes&${day}`, 'invalid_parameter'],
+        [`${funnelOk}&breakdown=`, 'invalid_parameter'],
+        [`${funnelOk}&breakdown=${'b'.repeat(201)}`, 'invalid_parameter'],
+        [`${funnelOk}&breakdown_limit=0`, 'invalid_parameter'],
+        [`${funnelOk}&breakdown_limit=101`, 'invalid_parameter'],
+        [`${funnelOk}&drop_off_limit=1001`, 'invalid_parameter'],
+        [`${funnelOk}&drop_off_cursor=garbage`, 'invalid_parameter'],
+        [`${funnelOk}&drop_off_cursor=${Buffer.from('[9,"","fs-1"]').toString('base64url')}`, 'invalid_parameter'],
+        [`${funnelOk}&drop_off_cursor=${'c'.repeat(12_001)}`, 'invalid_parameter'],
+        [`${funnelOk}&limit=3`, 'invalid_parameter'], // unknown
+        [`${two}&window_s=3600&strict=false&date_from=2026-01-01&date_to=2026-04-05`, 'invalid_parameter'], // > 93 days
+        [`${two}&window_s=3600&strict=false&date_from=2026-01-02&date_to=2026-01-01`, 'invalid_parameter'],
+        [`${two}&window_s=3600&strict=false&date_from=1999-12-31`, 'invalid_parameter'],
+        [`retention?return=order&period=day&periods=3&${day}`, 'invalid_action_type'], // start missing
+        [`retention?start=impression&period=day&periods=3&${day}`, 'invalid_action_type'], // return missing
+        [`retention?start=impression&return=${'r'.repeat(201)}&period=day&periods=3`, 'invalid_action_type'],
+        [`retention?start=impression&return=order&periods=3&${day}`, 'invalid_parameter'], // period missing
+        [`retention?start=impression&return=order&period=month&periods=3`, 'invalid_parameter'],
+        [`retention?start=impression&return=order&period=day&${day}`, 'invalid_parameter'], // periods missing
+        [`retention?start=impression&return=order&period=day&periods=32`, 'invalid_parameter'],
+        [`retention?start=impression&return=order&period=week&periods=13`, 'invalid_parameter'],
+        [`retention?start=impression&return=order&period=day&periods=-1`, 'invalid_parameter'],
+        [`retention?start=impression&return=order&period=day&periods=3&cohort=x`, 'invalid_parameter'],
+        [`retention?start=impression&return=order&period=day&periods=3&date_from=garbage`, 'invalid_parameter'],
+        [`paths?direction=next&depth=2&${day}`, 'invalid_action_type'], // action missing
+        [`paths?action=click&depth=2&${day}`, 'invalid_parameter'], // direction missing
+        [`paths?action=click&direction=sideways&depth=2`, 'invalid_parameter'],
+        [`paths?action=click&direction=next&${day}`, 'invalid_parameter'], // depth missing
+        [`paths?action=click&direction=next&depth=0`, 'invalid_parameter'],
+        [`paths?action=click&direction=next&depth=4`, 'invalid_parameter'],
+        [`paths?action=click&direction=next&depth=2&top=0`, 'invalid_parameter'],
+        [`paths?action=click&direction=next&depth=2&top=21`, 'invalid_parameter'],
+        [`paths?action=click&direction=next&depth=2&same_session=1`, 'invalid_parameter'],
+        [`paths?action=click&direction=next&depth=2&limit=5`, 'invalid_parameter'],
+        [`experiments/${'e'.repeat(201)}`, 'invalid_experiment_id'],
+        [`experiments/exp-1?conversion=`, 'invalid_action_type'],
+        [`experiments/exp-1?conversion=${'o'.repeat(201)}`, 'invalid_action_type'],
+        [`experiments/exp-1?control=`, 'invalid_experiment_group'],
+        [`experiments/exp-1?control=${'c'.repeat(201)}`, 'invalid_experiment_group'],
+        [`experiments/exp-1?group=control`, 'invalid_parameter'],
+        [`experiments/exp-1?date_from=2026-01-01&date_to=2026-04-05`, 'invalid_parameter'],
+      ];
+      for (const [path, code] of cases) {
+        const full =
+          path.startsWith('funnel') || path.includes('/') || /^(retention|paths)/.test(path) ? path : `funnel?${path}`;
+        const answer = await get(`${analytics(teamA)}/${full}`);
+        expect({ path: full.slice(0, 160), status: answer.status, code: answer.json?.code }).toEqual({
+          path: full.slice(0, 160),
+          status: 400,
+          code,
+        });
+      }
+    });
   });
 });
