@@ -96,11 +96,11 @@ const encodeCursor = (c: DropOffCursor): string =>
 
 function decodeCursor(text: string, steps: number): DropOffCursor {
   let value: unknown;
-  if (typeof text !== 'string' || text.length > 16_384) throw invalid('dropOffCursor is not a cursor of this funnel');
+  if (typeof text !== 'string' || text.length > 16_384) throw invalid('drop_off_cursor is not a cursor of this funnel');
   try {
     value = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
   } catch {
-    throw invalid('dropOffCursor is not a cursor of this funnel');
+    throw invalid('drop_off_cursor is not a cursor of this funnel');
   }
   const [step, breakdown, after] = Array.isArray(value) ? value : [];
   if (
@@ -112,7 +112,7 @@ function decodeCursor(text: string, steps: number): DropOffCursor {
     typeof after !== 'string' ||
     !SESSION_ID_PATTERN.test(after)
   ) {
-    throw invalid('dropOffCursor is not a cursor of this funnel');
+    throw invalid('drop_off_cursor is not a cursor of this funnel');
   }
   return { step, breakdown, after };
 }
@@ -176,7 +176,7 @@ export async function funnel(client: ClickHouseClient, options: FunnelOptions): 
   const breakdown = options.breakdown === undefined ? undefined : checkName('breakdown', options.breakdown);
   const cursor = options.dropOffCursor === undefined ? undefined : decodeCursor(options.dropOffCursor, steps.length);
   if (cursor && breakdown === undefined && cursor.breakdown !== '') {
-    throw invalid('dropOffCursor is not a cursor of this funnel');
+    throw invalid('drop_off_cursor is not a cursor of this funnel');
   }
 
   const k = steps.length;

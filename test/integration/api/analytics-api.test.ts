@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { prng } from '../../../bench/shared/prng.ts';
 import { ApiKeyStore } from '../../../src/api/api-keys.ts';
 import { runApi } from '../../../src/cli/api-command.ts';
 import { openClickHouse } from '../../../src/clickhouse/client.ts';
@@ -43,18 +44,6 @@ const DAY0 = TODAY - 10 * DAY;
 
 // biome-ignore lint/suspicious/noExplicitAny: the tests read arbitrary API answers
 type Json = Record<string, any>;
-
-/** A small deterministic PRNG (mulberry32), so a failure reproduces. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const behavior = (tenant: number, overrides: Partial<BehaviorRecord>): BehaviorRecord => {
   const record = sampleBehavior({ tenant_id: tenant, ...overrides });

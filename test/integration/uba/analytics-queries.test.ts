@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prng } from '../../../bench/shared/prng.ts';
 import { openClickHouse } from '../../../src/clickhouse/client.ts';
 import { migrateClickHouse } from '../../../src/clickhouse/migrations.ts';
 import { isReplayError } from '../../../src/errors/index.ts';
@@ -23,18 +24,6 @@ const DAY = 24 * HOUR;
 /** Data from ~43 to ~10 days ago: inside the 90-day TTL, never in the future. */
 const today = Math.floor(Date.now() / DAY) * DAY;
 const base = today - 40 * DAY;
-
-/** mulberry32: the same behaviours on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function generator(seed: number) {
   const random = prng(seed);

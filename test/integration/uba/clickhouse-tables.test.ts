@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { prng } from '../../../bench/shared/prng.ts';
 import { openClickHouse } from '../../../src/clickhouse/client.ts';
 import { migrateClickHouse } from '../../../src/clickhouse/migrations.ts';
 import {
@@ -39,18 +40,6 @@ const UBA_TABLES = [
   'user_watches',
   'uba_audiences',
 ];
-
-/** mulberry32: the same behaviours on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function generator(seed: number) {
   const random = prng(seed);
