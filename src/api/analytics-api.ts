@@ -67,15 +67,22 @@ type AnalyticsHandler = (teamId: number, context: RouteContext) => Promise<Answe
  * string (src/api/analytics-parameters.ts: unknown parameters refused, every value bounded), then reads ClickHouse
  * through AnalyticsQueries (values as query parameters only) or Redis.
  */
+/** The analytics API's metrics (docs/metrics.md is generated from these factories). */
+export function createAnalyticsMetrics(registry: Registry) {
+  return {
+    answers: new Counter({
+      name: 'replay_api_realtime_answers_total',
+      help: 'Answers of the analytics realtime route by source: redis, or clickhouse when Redis failed or was too slow.',
+      labelNames: ['source'],
+      registers: [registry],
+    }),
+  };
+}
+
 export function addAnalyticsRoutes(router: Router, options: AnalyticsApiOptions): Router {
   const now = options.now ?? Date.now;
   const { queries } = options;
-  const answers = new Counter({
-    name: 'replay_api_realtime_answers_total',
-    help: 'Answers of the analytics realtime route by source: redis, or clickhouse when Redis failed or was too slow.',
-    labelNames: ['source'],
-    registers: [options.registry],
-  });
+  const { answers } = createAnalyticsMetrics(options.registry);
   const realtime = new RealtimeView({
     redis: options.redis,
     queries,

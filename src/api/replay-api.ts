@@ -314,7 +314,8 @@ export function acceptsGzip(header: string | undefined): boolean {
   });
 }
 
-function createApiMetrics(registry: Registry) {
+/** This component's metrics (docs/metrics.md is generated from these factories). */
+export function createApiMetrics(registry: Registry) {
   const registers = [registry];
   return {
     blockReads: new Counter({

@@ -1,4 +1,4 @@
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /** Capture's own metrics (request counts by route and status come from the shared HTTP layer). */
 export function createCaptureMetrics(registry: Registry) {
@@ -66,6 +66,11 @@ export function createCaptureMetrics(registry: Registry) {
     overflowSessions: new Counter({
       name: 'capture_overflow_routed_total',
       help: 'Session batches routed to the overflow topic by the per-session byte rate limit.',
+      registers,
+    }),
+    inflightBytes: new Gauge({
+      name: 'capture_inflight_bytes',
+      help: 'Request bytes held now (read off the socket and decoded), against CAPTURE_MAX_INFLIGHT_BYTES.',
       registers,
     }),
   };

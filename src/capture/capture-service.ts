@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { Gauge } from 'prom-client';
 import { ReplayError } from '../errors/index.ts';
 import { sendJson } from '../http/respond.ts';
 import { Router } from '../http/router.ts';
@@ -65,12 +64,9 @@ export async function startCaptureService(options: CaptureOptions): Promise<Capt
     stickyMs: options.overflowStickyMs,
   });
 
-  const inflight = new Gauge({
-    name: 'capture_inflight_bytes',
-    help: 'Request bytes held now (read off the socket and decoded), against CAPTURE_MAX_INFLIGHT_BYTES.',
-    registers: [registry],
-  });
-  const budget = new InflightBudget(options.maxInflightBytes ?? 256 * 1024 * 1024, (used) => inflight.set(used));
+  const budget = new InflightBudget(options.maxInflightBytes ?? 256 * 1024 * 1024, (used) =>
+    metrics.inflightBytes.set(used),
+  );
 
   const intake = new RequestIntake({
     producerReady: options.producerReady,

@@ -109,6 +109,20 @@ const apiKey: CommandEntry = {
   load: async () => (await import('./api-key-command.ts')).apiKeyCommand,
 };
 
+export const teamUsage = `replay team create --name <text> [--retention 30d|90d|1y|5y]
+replay team list
+
+Teams (projects) in DATABASE_URL. \`create\` prints the new team's id and its project token: the token goes into
+posthog-js (\`posthog.init(token, {api_host: <capture URL>})\`); then create an API key for the team with
+\`replay api-key create --team <id>\`. --retention sets the retention class of its new recordings (default 30d).`;
+
+const team: CommandEntry = {
+  name: 'team',
+  summary: 'Create and list teams and their project tokens (Postgres).',
+  usage: teamUsage,
+  load: async () => (await import('./team-command.ts')).teamCommand,
+};
+
 const reindex: CommandEntry = {
   name: 'reindex',
   summary: 'Rebuild session_replay_events rows for a time range from the object footers in the blob store alone.',
@@ -138,12 +152,13 @@ BLOB_PREFIX that no committed row of clickhouse_session_replay_events points at.
 
 const migrate: CommandEntry = {
   name: 'migrate',
-  summary: 'Apply pending schema migrations (Postgres and ClickHouse), idempotently and safely from several processes.',
+  summary: 'Apply pending schema migrations (Postgres, ClickHouse) and create missing Kafka topics, idempotently.',
   usage: `replay migrate
 
 Applies schema/postgres/*.sql to DATABASE_URL and schema/clickhouse/*.sql to CLICKHOUSE_URL, each file once, in
-order, recorded in a schema_migrations table. Running it again, or from two processes at once, is safe (Postgres:
-an advisory lock; ClickHouse: every statement is idempotent).`,
+order, recorded in a schema_migrations table, then creates the pipeline's Kafka topics that do not exist yet on
+KAFKA_BROKERS (KAFKA_TOPIC_PARTITIONS partitions each, 0 = skip; existing topics are left as they are). Running it
+again, or from two processes at once, is safe (Postgres: an advisory lock; ClickHouse: every statement is idempotent).`,
   load: async () => (await import('./migrate-command.ts')).migrateCommand,
 };
 
@@ -155,6 +170,19 @@ const doctor: CommandEntry = {
 Checks Node, Java and the Kafka jars, the MinIO binary, PostgreSQL and Chromium. Exit code 1 when one is missing,
 with one sentence saying how to get it (usually: run scripts/setup).`,
   load: async () => (await import('./doctor-command.ts')).doctorCommand,
+};
+
+const healthcheck: CommandEntry = {
+  name: 'healthcheck',
+  summary: "Probe a running role's /healthz (or /readyz): the container HEALTHCHECK.",
+  usage: `replay healthcheck [<role>] [--ready]
+
+GETs /healthz (with --ready: /readyz) of a role running on this host, on the address and port its settings give
+(CAPTURE_PORT, BLOB_CONSUMER_PORT, SINK_PORT, BEHAVIORS_PORT, REALTIME_PORT, API_PORT), within 3 s. Exit 0 when it
+answers 200, 1 otherwise. Without <role>, the role is read from the container's main process (PID 1), so the image
+needs one HEALTHCHECK line; a one-shot role (migrate) counts as healthy.
+Roles: capture, blob-consumer, sink, behaviors-sink, realtime-sink, api.`,
+  load: async () => (await import('./healthcheck-command.ts')).healthcheckCommand,
 };
 
 const config: CommandEntry = {
@@ -177,6 +205,15 @@ Lists every stable error code with its HTTP status, type, retriable flag and mea
   load: async () => (await import('./config-command.ts')).errorsCommand,
 };
 
+const metrics: CommandEntry = {
+  name: 'metrics',
+  summary: 'Print the metrics catalogue of every service (--markdown for docs/metrics.md, JSON otherwise).',
+  usage: `replay metrics [--markdown]
+
+Lists every Prometheus metric each service exposes on /metrics: name, type, labels and meaning.`,
+  load: async () => (await import('./metrics-command.ts')).metricsCommand,
+};
+
 /** Every command, in the order `replay --help` lists them. */
 export const commands: readonly CommandEntry[] = [
   dev,
@@ -186,11 +223,14 @@ export const commands: readonly CommandEntry[] = [
   behaviorsSink,
   realtimeSink,
   api,
+  team,
   apiKey,
   reindex,
   orphans,
   migrate,
   doctor,
+  healthcheck,
   config,
   errors,
+  metrics,
 ];

@@ -4,6 +4,7 @@ import {
   kafkaPrerequisites,
   minioPrerequisites,
   postgresPrerequisites,
+  prometheusPrerequisites,
   redisPrerequisites,
 } from '../harness/prerequisites.ts';
 import type { Command } from './command.ts';
@@ -16,6 +17,7 @@ export const doctorCommand: Command = {
       ['minio', () => `MinIO ${minioPrerequisites(config).version}`],
       ['postgres', () => postgresPrerequisites(config).binDir],
       ['redis', () => `Redis ${redisPrerequisites(config).version}`],
+      ['prometheus', () => `Prometheus ${prometheusPrerequisites(config).version}`],
       ['chromium', () => chromiumPrerequisites(config).binary],
     ];
     let failures = 0;

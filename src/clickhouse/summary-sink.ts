@@ -189,7 +189,8 @@ function insertUnit(entries: readonly Entry[]): InsertUnit {
   return { entries, token };
 }
 
-function createSinkMetrics(registry: Registry) {
+/** This component's metrics (docs/metrics.md is generated from these factories). */
+export function createSinkMetrics(registry: Registry) {
   const registers = [registry];
   return {
     rows: new Counter({ name: 'clickhouse_rows_inserted_total', help: 'Summary rows inserted.', registers }),

@@ -130,6 +130,12 @@ export const settings = {
     defaultText: '`$REPLAY_CACHE/minio-<version>/minio`',
     parse: (raw, env) => raw || join(cacheDir(env), 'minio-v0.0.0-20260212201848-7aac2a2c5b7c', 'minio'),
   } satisfies SettingSpec<string>,
+  opsToolsDir: {
+    env: 'REPLAY_OPS_BIN',
+    doc: 'Directory of the deployment validators `scripts/setup` installs for the tests (helm, kubeconform, compose-check, promtool, hadolint, yamllint) and the Kubernetes schemas beside it.',
+    defaultText: '`$REPLAY_CACHE/ops/bin`',
+    parse: (raw, env) => raw || join(cacheDir(env), 'ops', 'bin'),
+  } satisfies SettingSpec<string>,
   javaBinary: text('REPLAY_JAVA', 'Java 17+ used to run the local Kafka broker.', 'java'),
   kafkaHeapMb: integer('REPLAY_KAFKA_HEAP_MB', 'Heap cap of the local Kafka broker JVM, in MiB.', 512, 128, 8192),
   postgresBinDir: text(
@@ -141,6 +147,11 @@ export const settings = {
     'REPLAY_REDIS',
     'The `redis-server` program the project starts on loopback for `dev` and tests (Debian package redis-server).',
     'redis-server',
+  ),
+  prometheusBinary: text(
+    'REPLAY_PROMETHEUS',
+    'The `prometheus` server the scrape test starts on loopback against the running services (Debian package prometheus).',
+    'prometheus',
   ),
   chromiumBinary: text(
     'REPLAY_CHROMIUM',
@@ -167,6 +178,20 @@ export const settings = {
     'KAFKA_GROUP_INSTANCE_ID',
     'Static group membership id (e.g. the StatefulSet pod name): a restarted consumer gets its partitions back at once, without a rebalance. Empty = dynamic membership.',
     '',
+  ),
+  kafkaTopicPartitions: integer(
+    'KAFKA_TOPIC_PARTITIONS',
+    '`replay migrate` creates the pipeline topics that do not exist yet with this many partitions each (DLQs get 1); 0 = leave topics to whoever manages them. Existing topics are never changed.',
+    4,
+    0,
+    10000,
+  ),
+  kafkaTopicReplicationFactor: integer(
+    'KAFKA_TOPIC_REPLICATION_FACTOR',
+    'Replication factor of the topics `replay migrate` creates; -1 = the broker default (`default.replication.factor`).',
+    -1,
+    -1,
+    32,
   ),
   databaseUrl: {
     ...text(

@@ -1,9 +1,13 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { classOfCode, type ErrorCode, errorCatalogue } from '../errors/index.ts';
+
+/** Every code a message can be quarantined with: the catalogue's poison codes (`unhandled_error` among them). */
+const quarantineReasons = (Object.keys(errorCatalogue) as ErrorCode[]).filter((code) => classOfCode(code) === 'poison');
 
 /** The consumer framework's metrics (docs/blob-consumer.md lists them). */
 export function createConsumerMetrics(registry: Registry) {
   const registers = [registry];
-  return {
+  const metrics = {
     messages: new Counter({ name: 'consumer_messages_total', help: 'Messages consumed.', registers }),
     bytes: new Counter({ name: 'consumer_bytes_total', help: 'Message bytes consumed (values).', registers }),
     batchSize: new Histogram({
@@ -55,4 +59,8 @@ export function createConsumerMetrics(registry: Registry) {
       registers,
     }),
   };
+  // Each reason's series exists from the start at 0, so the first quarantine of a reason is an increase that rate()
+  // and increase() see (a series born at 1 has none), and the DLQ alert fires on it.
+  for (const reason of quarantineReasons) metrics.quarantined.inc({ reason }, 0);
+  return metrics;
 }

@@ -75,6 +75,14 @@ export function chromiumPrerequisites(config: Config): { readonly binary: string
   return { binary: config.chromiumBinary };
 }
 
+export function prometheusPrerequisites(config: Config): { readonly binary: string; readonly version: string } {
+  const version = commandOutput(config.prometheusBinary, ['--version'])?.match(/version (\d[\w.+~-]*)/)?.[1];
+  if (version === undefined) {
+    throw missing(`prometheus was not found (${config.prometheusBinary}): install the Debian package prometheus.`);
+  }
+  return { binary: config.prometheusBinary, version };
+}
+
 export function redisPrerequisites(config: Config): { readonly binary: string; readonly version: string } {
   const version = commandOutput(config.redisBinary, ['--version'])?.match(/v=(\d[\w.]*)/)?.[1];
   if (version === undefined) {

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { ReplayError } from '../errors/index.ts';
 import type { Logger } from '../logging/logger.ts';
 import { processMetricsRegistry } from '../metrics/registry.ts';
@@ -118,6 +118,40 @@ function clientErrorResponse(code: string | undefined): string {
   return 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
 }
 
+/** The metrics every service's HTTP layer has (docs/metrics.md is generated from these factories). */
+export function createHttpMetrics(registry: Registry, ready: () => boolean) {
+  const registers = [registry];
+  return {
+    requests: new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests by route pattern, method and status code.',
+      labelNames: ['route', 'method', 'status'],
+      registers,
+    }),
+    duration: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request handling time by route pattern.',
+      labelNames: ['route'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    errors: new Counter({
+      name: 'http_errors_total',
+      help: 'Error answers by stable error code.',
+      labelNames: ['code'],
+      registers,
+    }),
+    ready: new Gauge({
+      name: 'service_ready',
+      help: '1 while `/readyz` would answer ready, else 0 (read at each scrape).',
+      registers,
+      collect() {
+        this.set(ready() ? 1 : 0);
+      },
+    }),
+  };
+}
+
 /**
  * An HTTP server with the parts every service shares: routing, the error catalogue at the edge, CORS, `/healthz`,
  * `/readyz`, `/metrics`, request metrics by route and status, and bounded connections: a connection limit, and
@@ -129,25 +163,7 @@ export async function startHttpService(
   listen: { readonly host: string; readonly port: number },
 ): Promise<RunningHttpService> {
   const { router, registry, log } = options;
-  const requests = new Counter({
-    name: 'http_requests_total',
-    help: 'HTTP requests by route pattern, method and status code.',
-    labelNames: ['route', 'method', 'status'],
-    registers: [registry],
-  });
-  const duration = new Histogram({
-    name: 'http_request_duration_seconds',
-    help: 'HTTP request handling time by route pattern.',
-    labelNames: ['route'],
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [registry],
-  });
-  const errors = new Counter({
-    name: 'http_errors_total',
-    help: 'Error answers by stable error code.',
-    labelNames: ['code'],
-    registers: [registry],
-  });
+  const { requests, duration, errors } = createHttpMetrics(registry, options.ready);
 
   router
     .on('GET', '/healthz', ({ res }) => sendJson(res, 200, { status: 'ok' }))

@@ -82,6 +82,7 @@ export class BlobSink implements Sink {
   constructor(options: BlobSinkOptions) {
     this.options = options;
     this.metrics = createBlobSinkMetrics(options.registry);
+    this.metrics.minFreeDisk.set(options.minFreeDiskBytes);
   }
 
   async start(handle: ConsumerHandle): Promise<void> {
@@ -382,7 +383,8 @@ export class BlobSink implements Sink {
   }
 }
 
-function createBlobSinkMetrics(registry: Registry) {
+/** This component's metrics (docs/metrics.md is generated from these factories). */
+export function createBlobSinkMetrics(registry: Registry) {
   const registers = [registry];
   return {
     rawBytes: new Counter({
@@ -398,6 +400,11 @@ function createBlobSinkMetrics(registry: Registry) {
     }),
     spoolBytes: new Gauge({ name: 'blob_spool_bytes', help: 'Bytes in the current batch spool file.', registers }),
     freeDisk: new Gauge({ name: 'blob_spool_free_disk_bytes', help: 'Free disk in the spool directory.', registers }),
+    minFreeDisk: new Gauge({
+      name: 'blob_spool_min_free_disk_bytes',
+      help: 'The free-disk watermark (BLOB_MIN_FREE_DISK_BYTES): below it a flush starts early, below half of it fetching pauses.',
+      registers,
+    }),
     batchSessions: new Gauge({ name: 'blob_batch_sessions', help: 'Sessions in the current batch.', registers }),
     flushing: new Gauge({ name: 'blob_flush_in_progress', help: '1 while a flush uploads or commits.', registers }),
     flushes: new Counter({

@@ -54,6 +54,10 @@ export class TeamStore {
     return rows.map(toTeam);
   }
 
+  async list(): Promise<Team[]> {
+    return (await this.db.query<TeamRow>(`SELECT ${columns} FROM teams ORDER BY id`)).map(toTeam);
+  }
+
   async create(team: Omit<Team, 'id'>): Promise<Team> {
     const [row] = await this.db.query<TeamRow>(
       `INSERT INTO teams (name, api_token, session_recording_enabled, session_recording_retention, console_log_capture_enabled)

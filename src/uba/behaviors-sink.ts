@@ -190,7 +190,8 @@ export class BehaviorsSink extends BatchingSink<Entry, SealedBatch> {
 
 const insertUnit = (entries: readonly Entry[]): InsertUnit => ({ entries, done: 0 });
 
-function createBehaviorsMetrics(registry: Registry, held: () => number) {
+/** This component's metrics (docs/metrics.md is generated from these factories). */
+export function createBehaviorsMetrics(registry: Registry, held: () => number) {
   const registers = [registry];
   return {
     rows: new Counter({

@@ -187,7 +187,8 @@ export class RealtimeSink extends BatchingSink<Entry> {
   }
 }
 
-function createRealtimeMetrics(registry: Registry, held: () => number) {
+/** This component's metrics (docs/metrics.md is generated from these factories). */
+export function createRealtimeMetrics(registry: Registry, held: () => number) {
   const registers = [registry];
   return {
     scripts: new Counter({
