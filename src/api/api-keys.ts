@@ -6,9 +6,14 @@ export const API_KEY_PREFIX = 'rpk_';
 /** `rpk_` and 43 base64url characters (32 random bytes). */
 const API_KEY_PATTERN = /^rpk_[A-Za-z0-9_-]{43}$/;
 
+/** What a key may do: `read` its teams' recordings and analytics (every key), `delete` them (DESIGN §3.9). */
+export type ApiKeyScope = 'read' | 'delete';
+export const apiKeyScopes: readonly ApiKeyScope[] = ['read', 'delete'];
+
 export interface ApiKeyInfo {
   readonly id: number;
   readonly label: string;
+  readonly scopes: readonly ApiKeyScope[];
   /** The first characters of the key, enough to recognise it. */
   readonly prefix: string;
   readonly teamIds: readonly number[];
@@ -21,6 +26,7 @@ interface KeyRow extends Record<string, unknown> {
   id: string | number;
   label: string;
   prefix: string;
+  scopes: string[];
   team_ids: (string | number)[] | null;
   created_at: Date;
   last_used_at: Date | null;
@@ -30,6 +36,7 @@ interface KeyRow extends Record<string, unknown> {
 const toInfo = (row: KeyRow): ApiKeyInfo => ({
   id: Number(row.id),
   label: row.label,
+  scopes: row.scopes.filter((scope): scope is ApiKeyScope => apiKeyScopes.includes(scope as ApiKeyScope)),
   prefix: row.prefix,
   teamIds: (row.team_ids ?? []).map(Number).sort((a, b) => a - b),
   createdAt: row.created_at,
@@ -44,7 +51,7 @@ export function looksLikeApiKey(value: string): boolean {
   return API_KEY_PATTERN.test(value);
 }
 
-const selectKeys = `SELECT k.id, k.label, k.prefix, k.created_at, k.last_used_at, k.revoked_at,
+const selectKeys = `SELECT k.id, k.label, k.prefix, k.scopes, k.created_at, k.last_used_at, k.revoked_at,
     array_remove(array_agg(t.team_id), NULL) AS team_ids
   FROM personal_api_keys k LEFT JOIN personal_api_key_teams t ON t.key_id = k.id`;
 
@@ -56,13 +63,17 @@ export class ApiKeyStore {
     this.db = db;
   }
 
-  /** Creates a key for `teamIds`. The secret is returned once and never stored. */
-  async create(label: string, teamIds: readonly number[]): Promise<{ key: string; info: ApiKeyInfo }> {
+  /** Creates a key for `teamIds` (reading them, and what `scopes` adds). The secret is returned once, never stored. */
+  async create(
+    label: string,
+    teamIds: readonly number[],
+    scopes: readonly ApiKeyScope[] = ['read'],
+  ): Promise<{ key: string; info: ApiKeyInfo }> {
     const key = `${API_KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
     const id = await this.db.transaction(async (tx) => {
       const [row] = await tx.query<{ id: string }>(
-        'INSERT INTO personal_api_keys (label, prefix, secret_sha256) VALUES ($1, $2, $3) RETURNING id',
-        [label, key.slice(0, API_KEY_PREFIX.length + 6), sha256(key)],
+        'INSERT INTO personal_api_keys (label, prefix, secret_sha256, scopes) VALUES ($1, $2, $3, $4) RETURNING id',
+        [label, key.slice(0, API_KEY_PREFIX.length + 6), sha256(key), [...new Set(['read', ...scopes])]],
       );
       for (const teamId of new Set(teamIds)) {
         await tx.query('INSERT INTO personal_api_key_teams (key_id, team_id) VALUES ($1, $2)', [row!.id, teamId]);

@@ -1,6 +1,6 @@
 import { ReplayError } from '../errors/index.ts';
 import type { RouteContext } from '../http/router.ts';
-import type { ApiKeyInfo, ApiKeyStore } from './api-keys.ts';
+import type { ApiKeyInfo, ApiKeyScope, ApiKeyStore } from './api-keys.ts';
 import { parseTeamId } from './parameters.ts';
 
 /**
@@ -28,8 +28,26 @@ export async function authenticate(keys: ApiKeyStore, { req }: RouteContext): Pr
  * "forbidden": a key learns nothing about teams it does not hold, not even that they exist.
  */
 export async function authorisedTeam(keys: ApiKeyStore, context: RouteContext): Promise<number> {
+  return (await authorisedFor(keys, context, 'read')).teamId;
+}
+
+/**
+ * The key and the team of a request that needs `scope` for the path's team: another team is "not found" (as for
+ * reads), and a key of the team without the scope is `insufficient_scope` (403).
+ */
+export async function authorisedFor(
+  keys: ApiKeyStore,
+  context: RouteContext,
+  scope: ApiKeyScope,
+): Promise<{ key: ApiKeyInfo; teamId: number }> {
   const key = await authenticate(keys, context);
   const teamId = parseTeamId(context.params.team!);
   if (!key.teamIds.includes(teamId)) throw new ReplayError('not_found', `no project ${teamId}`);
-  return teamId;
+  if (!key.scopes.includes(scope)) {
+    throw new ReplayError(
+      'insufficient_scope',
+      `this API key lacks the ${scope} scope (replay api-key create --scope ${scope})`,
+    );
+  }
+  return { key, teamId };
 }

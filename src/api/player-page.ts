@@ -83,7 +83,10 @@ const playerScript = `
           .then(function () { return api(path, attempt + 1); });
       }
       return response.json().catch(function () { return {}; }).then(function (body) {
-        throw new Error((body.code || 'http_' + response.status) + ': ' + (body.detail || response.statusText));
+        var error = new Error((body.code || 'http_' + response.status) + ': ' + (body.detail || response.statusText));
+        error.code = body.code;
+        error.detail = body.detail;
+        throw error;
       });
     });
   }
@@ -189,6 +192,14 @@ const playerScript = `
       setStatus(windows.length > 1 ? 'Playing the busiest of ' + windows.length + ' windows.' : '');
       document.body.dataset.state = 'playing';
     }).catch(function (error) {
+      // Past its retention the recording is gone for good: say so in a sentence (the API's detail), not as a failure.
+      if (error.code === 'recording_expired') {
+        $('title').textContent = 'Session ' + id;
+        $('summary').replaceChildren();
+        setStatus(error.detail);
+        document.body.dataset.state = 'expired';
+        return;
+      }
       setStatus(error.message, true);
       document.body.dataset.state = 'failed';
     });

@@ -19,7 +19,7 @@ import {
   parseSessionId,
   rejectUnknownParameters,
 } from './parameters.ts';
-import type { SessionBlock, SessionCatalog } from './session-catalog.ts';
+import { isExpired, type SessionBlock, type SessionCatalog } from './session-catalog.ts';
 import { blockAddress, readStoredBlock, sessionEventLines } from './session-events.ts';
 
 export interface ReplayApiOptions {
@@ -74,6 +74,13 @@ export function addReplayApiRoutes(router: Router, options: ReplayApiOptions): R
     const sessionId = parseSessionId(context.params.session!);
     const found = await options.sessions.get(teamId, sessionId);
     if (!found) throw new ReplayError('not_found', `no session recording ${sessionId}`);
+    // The sentence is the detail the player shows as it is.
+    if (isExpired(found.summary, now())) {
+      throw new ReplayError(
+        'recording_expired',
+        `This recording has expired: it was kept ${found.summary.retention_period_days} days.`,
+      );
+    }
     return { teamId, ...found };
   }
 

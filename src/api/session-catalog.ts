@@ -116,6 +116,17 @@ function toSummary(row: SummaryRecord): SessionSummary {
   };
 }
 
+const DAY_MS = 86_400_000;
+
+/**
+ * Whether a session is past its retention: its start plus `retention_period_days` days (the longest of its blocks')
+ * is before `now`. The ClickHouse TTL and the bucket's lifecycle rules delete such a session on their own schedule;
+ * this makes it expired at once, whatever they have done yet.
+ */
+export function isExpired(summary: SessionSummary, now: number): boolean {
+  return Date.parse(summary.start_time) + summary.retention_period_days * DAY_MS < now;
+}
+
 /**
  * The API's read side of ClickHouse: sessions and their blocks from `session_replay_events_merged`. Every value
  * reaches SQL as a typed query parameter, never spliced into the text.
@@ -127,9 +138,14 @@ export class SessionCatalog {
     this.clickhouse = clickhouse;
   }
 
-  /** A page of a team's sessions, newest first; `more` says whether another page follows. */
+  /** A page of a team's sessions, newest first, expired ones left out; `more` says whether another page follows. */
   async list(filters: ListFilters): Promise<{ sessions: SessionSummary[]; more: boolean }> {
-    const conditions = ['start_time >= {from:DateTime64(3)}', 'start_time < {to:DateTime64(3)}'];
+    const conditions = [
+      'start_time >= {from:DateTime64(3)}',
+      'start_time < {to:DateTime64(3)}',
+      // isExpired, in SQL: a session is listed while its start plus its retention is not before now.
+      'start_time + toIntervalDay(retention_period_days) >= {now:DateTime64(3)}',
+    ];
     if (filters.distinctId !== undefined) conditions.push('distinct_id = {distinctId:String}');
     if (filters.minDurationMs !== undefined) conditions.push('duration_ms >= {minDurationMs:Int64}');
     if (filters.minActiveMs !== undefined) conditions.push('active_milliseconds >= {minActiveMs:Int64}');
@@ -158,6 +174,7 @@ export class SessionCatalog {
         minActiveMs: filters.minActiveMs,
         afterMs: filters.after?.startMs,
         afterId: filters.after?.id,
+        now: clickhouseTime(Date.now()),
         limit: filters.limit + 1,
       },
     );

@@ -1,13 +1,17 @@
+import { hostname } from 'node:os';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { addAnalyticsRoutes } from '../api/analytics-api.ts';
 import { addAnalyticsPageRoutes } from '../api/analytics-page.ts';
 import { AnalyticsQueries } from '../api/analytics-queries.ts';
 import { ApiKeyStore } from '../api/api-keys.ts';
+import { addDeleteApiRoutes } from '../api/delete-api.ts';
 import { addPlayerRoutes } from '../api/player-page.ts';
 import { addReplayApiRoutes } from '../api/replay-api.ts';
 import { SessionCatalog } from '../api/session-catalog.ts';
 import { clickhouseTargetFromUrl, openClickHouse } from '../clickhouse/client.ts';
 import type { Config } from '../config/index.ts';
+import { DeletionStore } from '../deletion/deletion-store.ts';
+import { DeletionWorker } from '../deletion/deletion-worker.ts';
 import { DependencyProbe } from '../http/dependency-probe.ts';
 import { Router } from '../http/router.ts';
 import { startHttpService } from '../http/server.ts';
@@ -78,6 +82,18 @@ export async function runApi(
     log,
     ...(parts.now ? { now: parts.now } : {}),
   });
+  const deletions = new DeletionStore(parts.db);
+  // Every API process runs a deletion worker; requests are claimed one at a time, so they never collide.
+  const worker = new DeletionWorker({
+    deletions,
+    clickhouse: parts.clickhouse,
+    blobs: parts.store,
+    redis,
+    log: log.child('deletion'),
+    owner: `${hostname()}/${process.pid}`,
+    leaseMs: config.apiDeletionLeaseMs,
+  });
+  addDeleteApiRoutes(router, { keys, deletions, worker });
   addPlayerRoutes(router);
   addAnalyticsPageRoutes(router);
   const readiness = new DependencyProbe(
@@ -93,6 +109,7 @@ export async function runApi(
       { router, registry, log, ready: () => readiness.ready },
       { host: config.apiHost, port: config.apiPort },
     );
+    worker.start();
     // Connects now rather than on the first realtime request, which would otherwise wait for the handshake.
     redis.ping().catch((error: Error) =>
       log.warn('Redis does not answer: the realtime route answers from ClickHouse until it does', {
@@ -104,6 +121,7 @@ export async function runApi(
       async stop() {
         readiness.stop();
         await service.close();
+        await worker.stop();
         await redis.close();
       },
     };

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ApiKeyStore } from '../api/api-keys.ts';
+import { type ApiKeyScope, ApiKeyStore, apiKeyScopes } from '../api/api-keys.ts';
 import { ReplayError } from '../errors/index.ts';
 import { migratePostgres } from '../postgres/migrations.ts';
 import { TeamStore } from '../teams/team-store.ts';
@@ -12,7 +12,11 @@ export const apiKeyCommand: Command = {
     const { values, positionals } = parseArgs({
       args: [...args],
       allowPositionals: true,
-      options: { team: { type: 'string', multiple: true }, label: { type: 'string' } },
+      options: {
+        team: { type: 'string', multiple: true },
+        label: { type: 'string' },
+        scope: { type: 'string', multiple: true },
+      },
     });
     const [action, target] = positionals;
     const db = await openDatabase(config);
@@ -27,9 +31,16 @@ export const apiKeyCommand: Command = {
         const known = await new TeamStore(db).byIds(teamIds);
         const unknown = teamIds.filter((id) => !known.some((team) => team.id === id));
         if (unknown.length > 0) throw new ReplayError('config_invalid', `no team ${unknown.join(', ')}`);
-        const { key, info } = await keys.create(values.label ?? 'api key', teamIds);
+        const scopes = (values.scope ?? []) as ApiKeyScope[];
+        const unknownScope = scopes.find((scope) => !apiKeyScopes.includes(scope));
+        if (unknownScope) {
+          throw new ReplayError('config_invalid', `--scope ${unknownScope}: one of ${apiKeyScopes.join(', ')}`);
+        }
+        const { key, info } = await keys.create(values.label ?? 'api key', teamIds, scopes);
         stdout(`${key}\n`);
-        process.stderr.write(`created key ${info.id} (${info.prefix}...) for teams ${info.teamIds.join(', ')}\n`);
+        process.stderr.write(
+          `created key ${info.id} (${info.prefix}...) for teams ${info.teamIds.join(', ')}, scopes ${info.scopes.join(', ')}\n`,
+        );
         return 0;
       }
       if (action === 'list') {
@@ -37,7 +48,7 @@ export const apiKeyCommand: Command = {
           const status = key.revokedAt ? `revoked ${key.revokedAt.toISOString()}` : 'active';
           const used = key.lastUsedAt ? key.lastUsedAt.toISOString() : 'never';
           stdout(
-            `${key.id}\t${key.prefix}...\tteams ${key.teamIds.join(',')}\t${status}\tlast used ${used}\t${key.label}\n`,
+            `${key.id}\t${key.prefix}...\tteams ${key.teamIds.join(',')}\tscopes ${key.scopes.join(',')}\t${status}\tlast used ${used}\t${key.label}\n`,
           );
         }
         return 0;

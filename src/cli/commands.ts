@@ -6,12 +6,13 @@ import type { CommandEntry } from './command.ts';
 // Import nothing here but types (test/unit/cli/lazy-commands.test.ts checks what the help loads).
 
 /** `replay api-key --help`, which the command also prints when its action is missing or unknown. */
-export const apiKeyUsage = `replay api-key create --team <id> [--team <id> ...] [--label <text>]
+export const apiKeyUsage = `replay api-key create --team <id> [--team <id> ...] [--label <text>] [--scope delete]
 replay api-key list
 replay api-key revoke <id>
 
 Personal API keys for the replay API, in DATABASE_URL. \`create\` prints the key once: only its SHA-256 is stored.
-A key reads only the teams it was created for. \`revoke\` takes effect on the next request.`;
+A key reads only the teams it was created for; \`--scope delete\` also lets it call the delete routes for them.
+\`revoke\` takes effect on the next request.`;
 
 const dev: CommandEntry = {
   name: 'dev',
@@ -23,7 +24,8 @@ CAPTURE_PORT, the blob consumer (filesystem blob store under the data directory)
 topic that capture routes hot sessions to, the ClickHouse sink, and the replay API with the player page on API_PORT;
 seeds a demo team and an API key for it, and serves a demo page (posthog-js recording against capture) on
 DEV_DEMO_PORT. Prints the URLs of the demo page and of the player.
-Data persists between runs. Ctrl-C stops everything cleanly.`,
+Data persists between runs, within retention: at start and every BLOB_FS_SWEEP_INTERVAL_MS it deletes blob files
+past their retention class (by the date in their key). Ctrl-C stops everything cleanly.`,
   load: async () => (await import('./dev-command.ts')).devCommand,
 };
 
@@ -123,6 +125,25 @@ const team: CommandEntry = {
   load: async () => (await import('./team-command.ts')).teamCommand,
 };
 
+export const deleteUsage = `replay delete session --team <id> <session_id>
+replay delete person --team <id> <distinct_id>
+replay delete sessions --team <id> [--from <ISO date>] [--to <ISO date>] [--distinct-id <id>] [--url-contains <text>]
+replay delete status --team <id> <request id>
+
+Deletes recordings for good (DESIGN §3.9), as the API's delete routes do: the sessions leave listings and answer 404
+at once, their blocks are zeroed in the objects they share with other sessions, and their summary rows become
+is_deleted markers. \`person\` also deletes the distinct id's behaviours (ClickHouse) and recent items (Redis).
+\`sessions\` takes a filter (at least one option; --from inclusive, --to exclusive, by session start). Each run is a
+deletion request in DATABASE_URL (the audit log); progress goes to stderr. It waits while an API process's worker
+holds the queue, and a request it leaves unfinished is resumed by the next worker.`;
+
+const deleteRecordings: CommandEntry = {
+  name: 'delete',
+  summary: 'Delete a session, a person, or every session a filter matches (bytes erased, audit logged).',
+  usage: deleteUsage,
+  load: async () => (await import('./delete-command.ts')).deleteCommand,
+};
+
 const reindex: CommandEntry = {
   name: 'reindex',
   summary: 'Rebuild session_replay_events rows for a time range from the object footers in the blob store alone.',
@@ -130,8 +151,10 @@ const reindex: CommandEntry = {
 
 Reads every object under BLOB_PREFIX written in [--from, --to) (ISO dates or times, UTC), rebuilds one summary row
 per block from its footer, and inserts them into CLICKHOUSE_URL. Blocks of objects whose flush never committed are
-skipped when a newer object holds the same messages. Each object's rows carry a deduplication token, so running the
-same range twice stores them once; clear the range first when rebuilding a table that still holds rows.`,
+skipped when a newer object holds the same messages, and so are deleted sessions (erased blocks are marked in their
+footers; DATABASE_URL's deletion records cover those still being erased). Each object's rows carry a deduplication
+token, so running the same range twice stores them once; clear the range first when rebuilding a table that still
+holds rows.`,
   load: async () => (await import('./reindex-command.ts')).reindexCommand,
 };
 
@@ -152,13 +175,19 @@ BLOB_PREFIX that no committed row of clickhouse_session_replay_events points at.
 
 const migrate: CommandEntry = {
   name: 'migrate',
-  summary: 'Apply pending schema migrations (Postgres, ClickHouse) and create missing Kafka topics, idempotently.',
+  summary:
+    "Apply pending schema migrations (Postgres, ClickHouse), create missing Kafka topics, set the bucket's lifecycle rules, idempotently.",
   usage: `replay migrate
 
 Applies schema/postgres/*.sql to DATABASE_URL and schema/clickhouse/*.sql to CLICKHOUSE_URL, each file once, in
 order, recorded in a schema_migrations table, then creates the pipeline's Kafka topics that do not exist yet on
-KAFKA_BROKERS (KAFKA_TOPIC_PARTITIONS partitions each, 0 = skip; existing topics are left as they are). Running it
-again, or from two processes at once, is safe (Postgres: an advisory lock; ClickHouse: every statement is idempotent).`,
+KAFKA_BROKERS (KAFKA_TOPIC_PARTITIONS partitions each, 0 = skip; existing topics are left as they are). With
+BLOB_STORE=s3 it then REPLACES the lifecycle configuration of S3_BUCKET with exactly one rule per retention class:
+objects under BLOB_PREFIX/30d/, /90d/, /1y/, /5y/ expire after 30, 90, 365, 1825 days, and multipart uploads left
+unfinished there are aborted after 1 day (rules added by hand are dropped); it prints the rules the bucket holds.
+A bucket that does not exist is not created: migrate fails with bucket_missing. Running it again, or from two
+processes at once, is safe (Postgres: an advisory lock; ClickHouse: every statement is idempotent; the bucket gets
+the same rules).`,
   load: async () => (await import('./migrate-command.ts')).migrateCommand,
 };
 
@@ -225,6 +254,7 @@ export const commands: readonly CommandEntry[] = [
   api,
   team,
   apiKey,
+  deleteRecordings,
   reindex,
   orphans,
   migrate,

@@ -11,6 +11,7 @@ import { pipelineTopics, topicNames } from '../kafka/topics.ts';
 import { openPostgres } from '../postgres/database.ts';
 import { migratePostgres } from '../postgres/migrations.ts';
 import { FsBlobStore } from '../storage/fs-blob-store.ts';
+import { startRetentionSweeper } from '../storage/fs-retention-sweeper.ts';
 import { TeamStore } from '../teams/team-store.ts';
 import { runApi } from './api-command.ts';
 import { runBehaviorsSink } from './behaviors-sink-command.ts';
@@ -64,6 +65,15 @@ export const devCommand: Command = {
       const capture = await runCapture(config, log.child('capture'), postgres, kafka.brokers);
       stops.unshift(() => capture.stop());
       const blobs = new FsBlobStore(join(dataDir, 'blobs'));
+      // A filesystem store has no lifecycle rules: expired objects are deleted here (DESIGN §3.9).
+      const sweeper = startRetentionSweeper({
+        root: join(dataDir, 'blobs'),
+        prefix: config.blobPrefix,
+        intervalMs: config.blobFsSweepIntervalMs,
+        maxObjects: config.blobFsSweepMaxObjects,
+        log: log.child('retention'),
+      });
+      stops.unshift(() => sweeper.stop());
       const blobConsumer = await runBlobConsumer(
         { ...config, blobSpoolDir: join(dataDir, 'spool'), blobConsumerPort: 0 },
         log.child('blob-consumer'),

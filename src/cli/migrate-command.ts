@@ -1,8 +1,11 @@
 import { clickhouseTargetFromUrl, openClickHouse } from '../clickhouse/client.ts';
 import { migrateClickHouse } from '../clickhouse/migrations.ts';
+import type { Config } from '../config/index.ts';
 import { ensureTopics } from '../kafka/admin.ts';
 import { pipelineTopics } from '../kafka/topics.ts';
 import { migratePostgres } from '../postgres/migrations.ts';
+import { openS3BlobStore } from '../storage/open-blob-store.ts';
+import { applyRetentionLifecycle } from '../storage/s3-lifecycle.ts';
 import type { Command } from './command.ts';
 import { openDatabase } from './runtime.ts';
 
@@ -28,6 +31,32 @@ export const migrateCommand: Command = {
       });
       stdout(created.length === 0 ? 'kafka: topics exist\n' : `kafka: created ${created.join(', ')}\n`);
     }
+    await migrateBlobStore(config, stdout);
     return 0;
   },
 };
+
+/** The blob store's half of `migrate`: the bucket's lifecycle rules (DESIGN §3.9), printed as the bucket holds them. */
+export async function migrateBlobStore(config: Config, stdout: (text: string) => void): Promise<void> {
+  if (config.blobStore === 'fs') {
+    stdout('blobs: BLOB_STORE=fs, no bucket lifecycle (`replay dev` sweeps expired files)\n');
+    return;
+  }
+  const store = openS3BlobStore(config);
+  try {
+    const rules = await applyRetentionLifecycle(store, config.blobPrefix);
+    stdout(`s3: replaced the lifecycle configuration of bucket ${store.bucket}; it holds ${rules.length} rules:\n`);
+    for (const rule of rules) {
+      const abort = rule.AbortIncompleteMultipartUpload?.DaysAfterInitiation;
+      stdout(
+        `  ${rule.ID}: ${rule.Filter?.Prefix ?? '(whole bucket)'} expires after ${rule.Expiration?.Days} days` +
+          `${abort === undefined ? '' : `, unfinished multipart uploads aborted after ${abort} day(s)`}\n`,
+      );
+    }
+    if (rules.some((rule) => rule.AbortIncompleteMultipartUpload === undefined)) {
+      stdout('s3: the store kept no AbortIncompleteMultipartUpload action (MinIO purges stale uploads itself)\n');
+    }
+  } finally {
+    store.close();
+  }
+}

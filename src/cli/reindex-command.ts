@@ -1,10 +1,13 @@
 import { parseArgs } from 'node:util';
 import { clickhouseTargetFromUrl, openClickHouse } from '../clickhouse/client.ts';
 import { migrateClickHouse } from '../clickhouse/migrations.ts';
+import { DeletionStore } from '../deletion/deletion-store.ts';
 import { ReplayError } from '../errors/index.ts';
+import { migratePostgres } from '../postgres/migrations.ts';
 import { reindex } from '../replay/reindex.ts';
 import { openBlobStore } from '../storage/open-blob-store.ts';
 import type { Command } from './command.ts';
+import { openDatabase } from './runtime.ts';
 
 export const reindexCommand: Command = {
   async run(args, { config, stdout }) {
@@ -16,18 +19,23 @@ export const reindexCommand: Command = {
     }
     const clickhouse = openClickHouse(clickhouseTargetFromUrl(config.clickhouseUrl));
     const store = openBlobStore(config);
+    const db = await openDatabase(config);
     try {
       await migrateClickHouse(clickhouse);
+      await migratePostgres(db);
+      const deletions = new DeletionStore(db);
       const done = await reindex({
         store,
         prefix: config.blobPrefix,
         clickhouse,
         fromMs,
         toMs,
+        deleted: (teamId, ids) => deletions.deletedAmong(teamId, ids),
         onProgress: (message) => process.stderr.write(`reindex: ${message}\n`),
       });
       stdout(`reindexed ${done.rows} rows from ${done.objects} objects\n`);
     } finally {
+      await db.close();
       await clickhouse.close();
       store.close();
     }

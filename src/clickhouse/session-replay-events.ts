@@ -28,6 +28,7 @@ const SUMMARY_ROW_STRUCTURE = [
   '_kafka_partition Int32',
   '_kafka_offset Int64',
   '_kafka_topic String',
+  'is_deleted UInt8',
 ].join(', ');
 
 const quote = (text: string) => `'${text.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
@@ -43,6 +44,8 @@ export async function insertSummaryRows(
     readonly _kafka_partition?: number;
     readonly _kafka_offset?: number;
     readonly _kafka_topic?: string;
+    /** 1: the session's deletion marker (DESIGN §3.9); its blocks and personal data are not in it. */
+    readonly is_deleted?: 0 | 1;
   })[],
   deduplicationToken?: string,
 ): Promise<void> {
@@ -56,9 +59,9 @@ export async function insertSummaryRows(
         distinct_id,
         first_timestamp,
         last_timestamp,
-        [first_timestamp],
-        [last_timestamp],
-        [block_url],
+        if(is_deleted = 1, [], [first_timestamp]),
+        if(is_deleted = 1, [], [last_timestamp]),
+        if(is_deleted = 1, [], [block_url]),
         arrayReduce('argMinState', [first_url], [coalesce(first_url_timestamp, first_timestamp)]),
         urls,
         click_count,
@@ -74,7 +77,7 @@ export async function insertSummaryRows(
         arrayReduce('argMinState', [toLowCardinality(snapshot_source)], [first_timestamp]),
         arrayReduce('argMinState', [snapshot_library], [first_timestamp]),
         retention_period_days,
-        0,
+        is_deleted,
         now64(3),
         _kafka_partition,
         _kafka_offset,

@@ -385,6 +385,20 @@ export const settings = {
     'Key prefix of blob objects: `{prefix}/{retention}/{yyyy}/{mm}/{dd}/...`.',
     'session_recordings',
   ),
+  blobFsSweepIntervalMs: integer(
+    'BLOB_FS_SWEEP_INTERVAL_MS',
+    'How often `dev` sweeps the filesystem blob store (BLOB_STORE=fs) for objects past their retention class (by the date in the key, as a bucket lifecycle rule expires by creation date); it also sweeps once at start. S3 buckets expire objects by the lifecycle rules `replay migrate` applies.',
+    3_600_000,
+    1000,
+    86_400_000,
+  ),
+  blobFsSweepMaxObjects: integer(
+    'BLOB_FS_SWEEP_MAX_OBJECTS',
+    'Most expired objects one sweep of the filesystem blob store deletes; the rest wait for the next sweep (bounds the time and I/O of one sweep).',
+    50_000,
+    1,
+    10_000_000,
+  ),
   blobCodec: oneOf('BLOB_CODEC', 'Block codec: LZ4 frames as captured (fast), or zstd (smaller).', 'lz4-frame', [
     'lz4-frame',
     'zstd',
@@ -648,6 +662,13 @@ export const settings = {
     250,
     10,
     10_000,
+  ),
+  apiDeletionLeaseMs: integer(
+    'API_DELETION_LEASE_MS',
+    'How long an API process holds a deletion request between two batches; a request whose worker died is taken over by another API process (or the restarted one) this long after its last batch.',
+    30_000,
+    1000,
+    600_000,
   ),
   blobConsumerHost: text('BLOB_CONSUMER_HOST', 'Address of the blob consumer health/metrics server.', '127.0.0.1'),
   blobConsumerPort: integer(

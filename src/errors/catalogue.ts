@@ -227,6 +227,12 @@ export const errorCatalogue = {
     'The request carries no personal API key (`Authorization: Bearer rpk_...`).',
   ),
   invalid_api_key: spec('authentication_error', 401, false, 'The personal API key is unknown, malformed or revoked.'),
+  insufficient_scope: spec(
+    'authorization_error',
+    403,
+    false,
+    'The API key may read this team but lacks the scope the route needs (`delete`: `replay api-key create --scope delete`).',
+  ),
   invalid_parameter: spec(
     'validation_error',
     400,
@@ -245,6 +251,12 @@ export const errorCatalogue = {
     true,
     'ClickHouse failed a query or insert for a reason that can pass (network, timeout, overload, too many parts).',
   ),
+  recording_expired: spec(
+    'not_found',
+    410,
+    false,
+    "The session is past its retention: its start plus its retention class's days (`retention_period_days`) is before now. Its data is deleted (or about to be) and does not come back.",
+  ),
   api_overloaded: spec(
     'server_error',
     503,
@@ -253,6 +265,10 @@ export const errorCatalogue = {
   ),
 
   // Blob storage
+  bucket_missing: fatal(
+    'configuration_error',
+    '`S3_BUCKET` names a bucket that does not exist. `replay migrate` does not create it: create it with its region, encryption and access policy, then run migrate again.',
+  ),
   blob_not_found: spec('not_found', 404, false, 'The object holding a block is gone (deleted or expired).'),
   block_corrupt: spec(
     'server_error',

@@ -60,6 +60,8 @@ export interface BlockEntry {
   readonly urls: readonly string[];
   /** Source messages, per partition, for deduplication and audit. */
   readonly kafka: readonly KafkaRange[];
+  /** The session was deleted: the block's bytes are zeros and this entry keeps nothing it held (DESIGN §3.9). */
+  readonly deleted?: true;
 }
 
 export interface ObjectFooter {

@@ -20,16 +20,22 @@ export async function readFooter(store: BlobStore, key: string): Promise<ObjectF
   return decodeFooter(footer, trailer.crc);
 }
 
+/** Which of a team's sessions were deleted (`DeletionStore.deletedAmong`). */
+export type DeletedSessions = (teamId: number, sessionIds: readonly string[]) => Promise<ReadonlySet<string>>;
+
 /**
  * Rebuilds summary rows from object footers alone, for objects written in [fromMs, toMs). Objects left by flushes
  * that never committed (orphans) hold blocks whose messages were stored again later: walking objects newest first,
  * a block is taken only if none of its source offsets is already covered for its session, so each message counts once.
+ * A deleted session never comes back: its erased blocks are marked in the footer, and `deleted` (the deletion
+ * records) covers those whose erasure is still under way.
  */
 export async function rebuildSummaryRows(options: {
   readonly store: BlobStore;
   readonly prefix: string;
   readonly fromMs: number;
   readonly toMs: number;
+  readonly deleted?: DeletedSessions;
 }): Promise<{ key: string; rows: SummaryRow[] }[]> {
   const keys: { key: string; time: number }[] = [];
   for await (const key of options.store.list(`${options.prefix}/`)) {
@@ -46,9 +52,18 @@ export async function rebuildSummaryRows(options: {
   const result: { key: string; rows: SummaryRow[] }[] = [];
   for (const { key } of keys) {
     const footer = await readFooter(options.store, key);
+    const deleted = new Set<string>();
+    if (options.deleted) {
+      const byTeam = new Map<number, string[]>();
+      for (const block of footer.blocks)
+        byTeam.set(block.teamId, [...(byTeam.get(block.teamId) ?? []), block.sessionId]);
+      for (const [teamId, ids] of byTeam) {
+        for (const id of await options.deleted(teamId, ids)) deleted.add(`${teamId}:${id}`);
+      }
+    }
     const rows: SummaryRow[] = [];
     for (const block of footer.blocks) {
-      if (overlaps(block)) continue;
+      if (block.deleted || deleted.has(`${block.teamId}:${block.sessionId}`) || overlaps(block)) continue;
       for (const k of block.kafka) {
         const id = `${block.teamId}:${block.sessionId}:${k.topic}:${k.partition}`;
         covered.set(id, [...(covered.get(id) ?? []), [k.firstOffset, k.lastOffset]]);
@@ -69,6 +84,7 @@ export async function reindex(options: {
   readonly clickhouse: ClickHouseClient;
   readonly fromMs: number;
   readonly toMs: number;
+  readonly deleted?: DeletedSessions;
   readonly onProgress?: (message: string) => void;
 }): Promise<{ objects: number; rows: number }> {
   const rebuilt = await rebuildSummaryRows(options);

@@ -6,6 +6,11 @@ import { S3BlobStore } from './s3-blob-store.ts';
 /** The blob store the configuration names (BLOB_STORE). */
 export function openBlobStore(config: Config): BlobStore {
   if (config.blobStore === 'fs') return new FsBlobStore(config.blobFsRoot);
+  return openS3BlobStore(config);
+}
+
+/** The S3 bucket of the S3_* settings, whatever BLOB_STORE says (`migrate` applies its lifecycle rules). */
+export function openS3BlobStore(config: Config): S3BlobStore {
   return new S3BlobStore({
     bucket: config.s3Bucket,
     region: config.s3Region,

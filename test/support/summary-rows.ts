@@ -21,7 +21,12 @@ export async function writeFlushes(options: {
   readonly dir: string;
   readonly team: Team;
   readonly store: BlobStore;
-  readonly flushes: readonly (readonly { readonly sessionId: string; readonly events: readonly unknown[] }[])[];
+  readonly flushes: readonly (readonly {
+    readonly sessionId: string;
+    readonly events: readonly unknown[];
+    /** Default `u`. */
+    readonly distinctId?: string;
+  }[])[];
   /** The flush time of flush `i` (object keys and footers). */
   readonly now: (flush: number) => number;
 }): Promise<SummaryRow[]> {
@@ -30,12 +35,12 @@ export async function writeFlushes(options: {
   let offset = 0;
   for (const [flush, sessions] of options.flushes.entries()) {
     const batch = new SessionBatch(options.dir, `flush-${randomUUID()}`);
-    for (const { sessionId, events } of sessions) {
+    for (const { sessionId, events, distinctId = 'u' } of sessions) {
       for (const m of buildRecordingMessages(
         {
           team: options.team,
           sessionId,
-          distinctId: 'u',
+          distinctId,
           snapshotSource: 'web',
           snapshotLibrary: 'web',
           events: events.map((event) => ({ windowId: 'w', event: event as never })),

@@ -51,8 +51,9 @@ describe('ClickHouse sink on poison and wide batches (real Kafka, chDB)', () => 
     const topic = `summaries-poison-${randomUUID()}`;
     await ensureTopics(brokers, [{ name: topic, partitions: 1, config: {} }]);
     const teamId = 990_000 + Math.floor(Math.random() * 5000);
+    // Months to come: rows past their retention would be deleted by the table's TTL (0014) as soon as stored.
     const rows = Array.from({ length: 120 }, (_, i) =>
-      row(teamId, randomUUID(), Date.UTC(2010 + Math.floor(i / 12), i % 12, 10), i),
+      row(teamId, randomUUID(), Date.UTC(2040 + Math.floor(i / 12), i % 12, 10), i),
     );
     const records = rows.map((r) => ({ topic, key: r.session_id, value: Buffer.from(JSON.stringify(r)) }));
     const poison = [

@@ -165,9 +165,10 @@ describe("one team's bad data never stops another team", () => {
 
     // 3. Sessions spanning more months than one ClickHouse insert may hold (120 months in one flush), and a team
     //    whose rows ClickHouse refuses.
+    //    Months to come: sessions past their retention would be deleted by the table's TTL (0014) as soon as stored.
     const months = Array.from({ length: 120 }, (_, i) => ({
       sessionId: randomUUID(),
-      start: Date.UTC(2000 + Math.floor(i / 12), i % 12, 15),
+      start: Date.UTC(2040 + Math.floor(i / 12), i % 12, 15),
     }));
     const monthly = await Promise.all(
       months.map((m) =>
