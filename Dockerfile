@@ -43,6 +43,6 @@ USER 10001:10001
 VOLUME ["/var/lib/replay"]
 EXPOSE 8010 8011 8012 8013 8016 8017
 # Probes the role PID 1 runs (read from its command line), on the port its settings give.
-HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["node", "bin/replay.ts", "healthcheck"]
-ENTRYPOINT ["node", "bin/replay.ts"]
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["node", "bin/replay.js", "healthcheck"]
+ENTRYPOINT ["node", "bin/replay.js"]
 CMD ["--help"]

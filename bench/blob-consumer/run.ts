@@ -118,7 +118,7 @@ async function runConsumer(
   until: 'flushed' | 'consumed' = 'flushed',
 ) {
   const port = await freePort();
-  const child = spawn(process.execPath, ['bin/replay.ts', 'blob-consumer'], {
+  const child = spawn(process.execPath, ['bin/replay.js', 'blob-consumer'], {
     env: {
       ...process.env,
       LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',

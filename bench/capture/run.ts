@@ -90,7 +90,7 @@ log(
 );
 
 const port = await freePort();
-const child = spawn(process.execPath, ['bin/replay.ts', 'capture'], {
+const child = spawn(process.execPath, ['bin/replay.js', 'capture'], {
   env: {
     ...process.env,
     LOG_LEVEL: 'warn',

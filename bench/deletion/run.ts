@@ -117,11 +117,12 @@ const log = (message: string) =>
 const loadSamples: { at: string; load1: number }[] = [];
 const sampleLoad = (at: string) => loadSamples.push({ at, load1: Number(loadavg()[0]!.toFixed(2)) });
 
+// Read (or checked) before anything starts, so a missing figure costs nothing.
+const fast = fastPathFigure();
+
 // ---------------------------------------------------------------------------------------------------------------
 // Cleanup: everything started is stopped at the end, on an error and on Ctrl-C.
 
-// Read (or checked) before anything starts, so a missing figure costs nothing.
-const fast = fastPathFigure();
 const dir = await mkdtemp(join(tmpdir(), 'replay-bench-deletion-'));
 const stops: { name: string; stop: () => Promise<unknown> | unknown }[] = [];
 let cleaned: Promise<void> | undefined;
@@ -437,7 +438,7 @@ try {
   }
 
   // Per-block open latency at the corpus's block sizes (a few passes, each block's median).
-  const latencyRounds = quick ? 3 : 7;
+  const latencyRounds = quick ? 5 : 7;
   const openTimes = pool.map(() => [] as number[]);
   for (let r = 0; r < latencyRounds; r++) {
     for (let i = 0; i < pool.length; i++) {

@@ -248,7 +248,7 @@ const ports = {
   sinkQuery: await freePort(),
   realtime: await freePort(),
 };
-const capture = await startStage('capture', ['bin/replay.ts', 'capture'], {
+const capture = await startStage('capture', ['bin/replay.js', 'capture'], {
   CAPTURE_HOST: LOOPBACK,
   CAPTURE_PORT: String(ports.capture),
   DATABASE_URL: databaseUrl,
@@ -260,7 +260,7 @@ const sink = await startStage('behaviors-sink', ['bench/uba/behaviors-sink-host.
   BEHAVIORS_PORT: String(ports.sink),
   BENCH_QUERY_PORT: String(ports.sinkQuery),
 });
-const realtime = await startStage('realtime-sink', ['bin/replay.ts', 'realtime-sink'], {
+const realtime = await startStage('realtime-sink', ['bin/replay.js', 'realtime-sink'], {
   REDIS_URL: redisServer.url,
   REALTIME_HOST: LOOPBACK,
   REALTIME_PORT: String(ports.realtime),

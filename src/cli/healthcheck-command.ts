@@ -16,12 +16,12 @@ const TIMEOUT_MS = 3000;
 
 /**
  * The role a container runs: the first argument after the CLI entry in the command line of PID 1 (the image's
- * ENTRYPOINT is `node bin/replay.ts`), so one HEALTHCHECK line in the Dockerfile serves every role.
+ * ENTRYPOINT is `node bin/replay.js`), so one HEALTHCHECK line in the Dockerfile serves every role.
  */
 function containerRole(): string | undefined {
   try {
     const argv = readFileSync('/proc/1/cmdline', 'utf8').split('\0');
-    const entry = argv.findIndex((arg) => arg.endsWith('bin/replay.ts'));
+    const entry = argv.findIndex((arg) => arg.endsWith('bin/replay.js'));
     return entry >= 0 ? argv[entry + 1] : undefined;
   } catch {
     return undefined;

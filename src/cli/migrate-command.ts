@@ -1,6 +1,7 @@
 import { clickhouseTargetFromUrl, openClickHouse } from '../clickhouse/client.ts';
 import { migrateClickHouse } from '../clickhouse/migrations.ts';
 import type { Config } from '../config/index.ts';
+import { ReplayError } from '../errors/index.ts';
 import { ensureTopics } from '../kafka/admin.ts';
 import { pipelineTopics } from '../kafka/topics.ts';
 import { migratePostgres } from '../postgres/migrations.ts';
@@ -28,6 +29,14 @@ export const migrateCommand: Command = {
     if (config.kafkaTopicPartitions > 0) {
       const created = await ensureTopics(config.kafkaBrokers, pipelineTopics(config.kafkaTopicPartitions), {
         replicationFactor: config.kafkaTopicReplicationFactor,
+      }).catch((error: Error) => {
+        throw new ReplayError(
+          'kafka_unavailable',
+          `could not create the topics on ${config.kafkaBrokers}: ${error.message}`,
+          {
+            cause: error,
+          },
+        );
       });
       stdout(created.length === 0 ? 'kafka: topics exist\n' : `kafka: created ${created.join(', ')}\n`);
     }

@@ -61,6 +61,11 @@ const toRequest = (row: RequestRow): DeletionRequest => ({
   finishedAt: row.finished_at,
 });
 
+export interface PendingSession {
+  readonly sessionId: string;
+  readonly blockUrls: readonly string[];
+}
+
 /** Serialises claims: one deletion runs at a time, so two never rewrite the same object at once. */
 const CLAIM_LOCK = 0x7265706c; // "repl"
 
@@ -165,15 +170,28 @@ export class DeletionStore {
     });
   }
 
-  /** Up to `limit` sessions of the request not erased yet, with their block addresses. */
-  async pendingSessions(
-    requestId: number,
-    limit: number,
-  ): Promise<{ readonly sessionId: string; readonly blockUrls: string[] }[]> {
+  /**
+   * Up to `limit` sessions of the request not erased yet, with their block addresses, in the order of their first
+   * block's address: sessions that share objects come together.
+   */
+  async pendingSessions(requestId: number, limit: number): Promise<PendingSession[]> {
     const rows = await this.db.query<{ session_id: string; block_urls: string[] }>(
       `SELECT session_id, block_urls FROM deletion_request_sessions
-        WHERE request_id = $1 AND NOT done ORDER BY session_id LIMIT $2`,
+        WHERE request_id = $1 AND NOT done ORDER BY block_urls[1], session_id LIMIT $2`,
       [requestId, limit],
+    );
+    return rows.map((row) => ({ sessionId: row.session_id, blockUrls: row.block_urls }));
+  }
+
+  /** Up to `limit` sessions of the request not erased yet with a block in one of these objects (addresses, no range). */
+  async pendingSessionsIn(requestId: number, objects: readonly string[], limit: number): Promise<PendingSession[]> {
+    if (objects.length === 0) return [];
+    const rows = await this.db.query<{ session_id: string; block_urls: string[] }>(
+      `SELECT session_id, block_urls FROM deletion_request_sessions
+        WHERE request_id = $1 AND NOT done
+          AND EXISTS (SELECT 1 FROM unnest(block_urls) AS u WHERE split_part(u, '?', 1) = ANY($2::text[]))
+        ORDER BY block_urls[1], session_id LIMIT $3`,
+      [requestId, objects, limit],
     );
     return rows.map((row) => ({ sessionId: row.session_id, blockUrls: row.block_urls }));
   }

@@ -1,4 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client';
+import { backoffDelay, sleep } from '../consumer/backoff.ts';
 import { asReplayError } from '../errors/index.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
@@ -27,23 +28,10 @@ export interface DeletionWorkerOptions {
   readonly onProgress?: (request: DeletionRequest, done: number, total: number) => void;
 }
 
-const pause = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
-  });
-
 /**
  * Runs deletion requests (DESIGN §3.9): lists a request's sessions once (in Postgres, so a restart resumes exactly),
- * then batch by batch hides them (their ClickHouse rows become one `is_deleted` row) and erases their blocks from the
- * objects they share with other sessions. Every step is idempotent, so a batch cut short by a crash is simply done
+ * hides them all (their ClickHouse rows become one `is_deleted` row each, their block addresses kept in Postgres),
+ * then erases their blocks batch by batch from the objects they share with other sessions. Every step is idempotent, so a batch cut short by a crash is simply done
  * again by whoever takes the request over when its lease runs out.
  */
 export class DeletionWorker {
@@ -86,7 +74,7 @@ export class DeletionWorker {
     );
   }
 
-  /** Hides every listed session of the request now (the API does this before it answers). */
+  /** Hides every listed session of the request not erased yet (the API does this before it answers). */
   async hideAll(request: DeletionRequest): Promise<void> {
     const pending = await this.options.deletions.pendingSessions(request.id, Number.MAX_SAFE_INTEGER);
     for (let i = 0; i < pending.length; i += this.batchSize) {
@@ -107,18 +95,26 @@ export class DeletionWorker {
     await this.rows.replaceWithDeletedRows(request.teamId, current);
   }
 
-  /** Takes one batch of the request all the way; false when nothing was left. */
+  /**
+   * Erases one batch: `batchSize` sessions, grown by the pending sessions that share their objects (up to five times
+   * as many), so an object is rewritten once for all of its sessions a request deletes, or once per five batches'
+   * worth of them. False when nothing was left.
+   */
   private async step(request: DeletionRequest): Promise<boolean> {
-    const batch = await this.options.deletions.pendingSessions(request.id, this.batchSize);
-    if (batch.length === 0) return false;
-    const ids = batch.map((s) => s.sessionId);
-    await this.hide(request, ids);
-    const sessions = new Set(ids.map((id) => `${request.teamId}:${id}`));
+    const { deletions, blobs } = this.options;
+    const first = await deletions.pendingSessions(request.id, this.batchSize);
+    if (first.length === 0) return false;
+    const objectOf = (url: string) => url.split('?')[0]!;
+    const objects = new Set(first.flatMap((s) => s.blockUrls.map(objectOf)));
+    const batch = new Map(first.map((s) => [s.sessionId, s]));
+    for (const s of await deletions.pendingSessionsIn(request.id, [...objects], this.batchSize * 5)) {
+      batch.set(s.sessionId, s);
+    }
+    const sessions = new Set([...batch.keys()].map((id) => `${request.teamId}:${id}`));
     const byObject = new Map<string, BlockToErase[]>();
-    for (const session of await this.options.deletions.pendingSessions(request.id, this.batchSize)) {
-      if (!sessions.has(`${request.teamId}:${session.sessionId}`)) continue;
+    for (const session of batch.values()) {
       for (const url of session.blockUrls) {
-        const block = blockToErase(this.options.blobs, url);
+        const block = blockToErase(blobs, url);
         if (!block) continue;
         const list = byObject.get(block.key);
         if (list) list.push(block);
@@ -126,11 +122,11 @@ export class DeletionWorker {
       }
     }
     let bytes = 0;
-    for (const [key, blocks] of byObject) bytes += await eraseBlocks(this.options.blobs, key, blocks, sessions);
-    await this.options.deletions.markErased(request.id, ids);
+    for (const [key, blocks] of byObject) bytes += await eraseBlocks(blobs, key, blocks, sessions);
+    await deletions.markErased(request.id, [...batch.keys()]);
     this.options.log.info('deletion batch erased', {
       request: request.id,
-      sessions: ids.length,
+      sessions: batch.size,
       objects: byObject.size,
       bytes,
     });
@@ -141,6 +137,8 @@ export class DeletionWorker {
   private async run(request: DeletionRequest): Promise<boolean> {
     const { deletions, owner } = this.options;
     await this.prepare(request);
+    // Every session is hidden first (its block addresses kept), so the erasure can go object by object.
+    await this.hideAll((await deletions.get(request.teamId, request.id)) ?? request);
     for (;;) {
       if (this.abort.signal.aborted) return false;
       if (!(await this.step(request))) break;
@@ -172,7 +170,7 @@ export class DeletionWorker {
             await deletions.finish(request.id, 'failed', `${known.code}: ${known.message}`);
             break;
           }
-          await pause(Math.min(5000, 200 * 2 ** attempt), this.abort.signal);
+          await sleep(backoffDelay(attempt, 200, 5000), this.abort.signal);
           if (this.abort.signal.aborted) return;
           if (!(await deletions.renew(request.id, owner, this.leaseMs).catch(() => false))) break;
         }
@@ -187,7 +185,7 @@ export class DeletionWorker {
         await this.drain().catch((error) =>
           this.options.log.warn('deletion worker could not claim', { error: (error as Error).message }),
         );
-        await pause(this.options.pollMs ?? 1000, this.abort.signal);
+        await sleep(this.options.pollMs ?? 1000, this.abort.signal);
       }
     })();
   }

@@ -210,7 +210,12 @@ export const errorCatalogue = {
   recordings_disabled: spec('authentication_error', 401, false, 'The project has session recording turned off.'),
   rate_limited: spec('rate_limited', 429, true, 'The project is over its request rate; retry after `Retry-After`.'),
   // Capture: downstream (nothing was written; the client retries)
-  kafka_unavailable: spec('server_error', 503, true, 'Kafka did not commit the request; nothing of it was written.'),
+  kafka_unavailable: spec(
+    'server_error',
+    503,
+    true,
+    'Kafka did not answer in time or refused the operation (at capture: nothing of the request was written).',
+  ),
   team_lookup_failed: spec('server_error', 503, true, 'Postgres could not be asked about the token.'),
   capture_overloaded: spec(
     'server_error',
@@ -402,7 +407,7 @@ export function errorReferenceMarkdown(): string {
     '',
     'Every error the services answer with is JSON `{"type": ..., "code": ..., "detail": ...}`. Branch on `code`:',
     'codes are stable; `detail` is for people and may change. Generated from `src/errors/catalogue.ts`',
-    '(`node bin/replay.ts errors --markdown`); a unit test fails when this file drifts.',
+    '(`scripts/replay errors --markdown`); a unit test fails when this file drifts.',
     '',
     'The class is what a consumer does with the failure (DESIGN §3.5.1): **transient** is retried with jittered',
     'backoff while intake pauses (nothing is skipped); **poison** is quarantined to the DLQ with the code in',

@@ -31,8 +31,8 @@ describe('Dockerfile', () => {
     expect(dockerfile).toMatch(new RegExp(`^ARG NODE_IMAGE=node:${wanted?.replaceAll('.', '\\.')}-`, 'm'));
     expect(dockerfile.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(2);
     expect(dockerfile).toMatch(/^USER 10001:10001$/m);
-    expect(dockerfile).toMatch(/^HEALTHCHECK .*CMD \["node", "bin\/replay.ts", "healthcheck"\]$/m);
-    expect(dockerfile).toMatch(/^ENTRYPOINT \["node", "bin\/replay.ts"\]$/m);
+    expect(dockerfile).toMatch(/^HEALTHCHECK .*CMD \["node", "bin\/replay.js", "healthcheck"\]$/m);
+    expect(dockerfile).toMatch(/^ENTRYPOINT \["node", "bin\/replay.js"\]$/m);
   });
 });
 

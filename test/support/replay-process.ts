@@ -22,7 +22,7 @@ export function spawnReplay(
 ): ReplayProcess {
   const child = spawn(
     process.execPath,
-    [...(options.inspect ? ['--inspect=127.0.0.1:0'] : []), 'bin/replay.ts', command],
+    [...(options.inspect ? ['--inspect=127.0.0.1:0'] : []), 'bin/replay.js', command],
     { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let log = '';

@@ -11,7 +11,18 @@ import { FsBlobStore } from '../../src/storage/fs-blob-store.ts';
 import type { Team } from '../../src/teams/team-store.ts';
 import { syntheticSession } from './expected-summary.ts';
 
-const base = Date.UTC(2026, 10, 18, 9, 0, 0);
+const DAY_MS = 86_400_000;
+
+/**
+ * Midnight UTC `days` days before today. Fixtures start from it rather than from a fixed date: the API answers
+ * recording_expired for, and the table's TTL (0014) deletes, a session whose start plus its retention is past.
+ */
+export function utcMidnightDaysAgo(days: number): number {
+  return (Math.floor(Date.now() / DAY_MS) - days) * DAY_MS;
+}
+
+/** When `liveRows` sessions start: 09:00 UTC ten days ago (session i at 09:00 + i hours, all on that day). */
+export const liveRowsStart = utcMidnightDaysAgo(10) + 9 * 3_600_000;
 
 /**
  * Writes objects as the live path does: one flush (one object per retention class) per entry of `flushes`, each
@@ -83,11 +94,11 @@ export async function liveRows(dir: string, teamId: number, store: BlobStore = n
   };
   const sessions = Array.from({ length: 12 }, (_, i) => ({
     id: `session-${i}`,
-    events: syntheticSession(300 + i, base + i * 3_600_000, 90),
+    events: syntheticSession(300 + i, liveRowsStart + i * 3_600_000, 90),
   }));
   const flushes = [0, 1, 2].map((flush) =>
     sessions.map((s) => ({ sessionId: s.id, events: s.events.slice(flush * 31, (flush + 1) * 31) })),
   );
-  const rows = await writeFlushes({ dir, team, store, flushes, now: () => base });
+  const rows = await writeFlushes({ dir, team, store, flushes, now: () => liveRowsStart });
   return { sessions, rows };
 }

@@ -12,7 +12,7 @@ const stack = inject('stack');
 /** `replay api-key ...` as a user runs it; its exit code, stdout and stderr. */
 async function cli(...args: string[]) {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['bin/replay.ts', 'api-key', ...args], {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['bin/replay.js', 'api-key', ...args], {
       env: { ...process.env, DATABASE_URL: stack.postgres!.url, LOG_LEVEL: 'warn' },
     });
     return { code: 0, stdout, stderr };

@@ -113,7 +113,7 @@ describe('record in Chromium, play back from the API', () => {
 
     /** Starts `replay dev` (with `env` on top of the test defaults) and reads the URLs it prints. */
     async function startDev(env: Record<string, string> = {}) {
-      const process_ = spawn('setpriv', ['--pdeathsig', 'KILL', process.execPath, 'bin/replay.ts', 'dev'], {
+      const process_ = spawn('setpriv', ['--pdeathsig', 'KILL', process.execPath, 'bin/replay.js', 'dev'], {
         env: {
           ...process.env,
           REPLAY_DATA_DIR: dataDir,

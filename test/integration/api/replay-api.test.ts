@@ -21,7 +21,7 @@ import type { S3BlobStore } from '../../../src/storage/s3-blob-store.ts';
 import { type Team, TeamStore } from '../../../src/teams/team-store.ts';
 import { freshBucketStore } from '../../support/blob-consumer.ts';
 import { expectedSummary } from '../../support/expected-summary.ts';
-import { liveRows } from '../../support/summary-rows.ts';
+import { liveRows, liveRowsStart } from '../../support/summary-rows.ts';
 
 const stack = inject('stack');
 type Sessions = Awaited<ReturnType<typeof liveRows>>['sessions'];
@@ -97,7 +97,10 @@ describe('replay API (real Postgres, MinIO, chDB)', () => {
     return { status: response.status, headers: response.headers, text, json: json as Record<string, any> };
   };
   const recordings = (team: Team) => `/api/projects/${team.id}/session_recordings`;
-  const day = 'date_from=2026-11-18&date_to=2026-11-19';
+  // The day the sessions were recorded (liveRowsStart's, some days ago) and the next.
+  const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+  const [sessionDay, nextDay] = [isoDay(liveRowsStart), isoDay(liveRowsStart + 86_400_000)];
+  const day = `date_from=${sessionDay}&date_to=${nextDay}`;
 
   it('refuses requests without a valid key for the team, and never shows another team its sessions', async () => {
     const list = `${recordings(teamA)}?${day}`;
@@ -205,8 +208,8 @@ describe('replay API (real Postgres, MinIO, chDB)', () => {
     );
     expect((await get(`${recordings(teamA)}?${day}&distinct_id=u`)).json.results).toHaveLength(12);
     expect((await get(`${recordings(teamA)}?${day}&distinct_id=nobody`)).json.results).toHaveLength(0);
-    // Sessions start at 09:00 + i hours on 2026-11-18: a window from 15:00 holds sessions 6 to 11.
-    const afternoon = await get(`${recordings(teamA)}?date_from=2026-11-18T15:00:00Z&date_to=2026-11-19`);
+    // Sessions start at 09:00 + i hours on their day: a window from 15:00 holds sessions 6 to 11.
+    const afternoon = await get(`${recordings(teamA)}?date_from=${sessionDay}T15:00:00Z&date_to=${nextDay}`);
     expect((afternoon.json.results as { id: string }[]).map((s) => s.id)).toEqual(
       sessionsA
         .slice(6)

@@ -118,7 +118,7 @@ describe('a flood of large bogus uploads', () => {
     await db.close();
     const port = await freePort();
     base = `http://${LOOPBACK}:${port}`;
-    child = spawn('setpriv', ['--pdeathsig', 'KILL', process.execPath, 'bin/replay.ts', 'capture'], {
+    child = spawn('setpriv', ['--pdeathsig', 'KILL', process.execPath, 'bin/replay.js', 'capture'], {
       env: {
         ...process.env,
         LOG_LEVEL: 'warn',

@@ -15,7 +15,7 @@ import { SessionBatch } from '../../../src/replay/session-batch.ts';
 import { writeObjects } from '../../../src/replay/write-objects.ts';
 import { FsBlobStore } from '../../../src/storage/fs-blob-store.ts';
 import { expectedSummary, syntheticSession } from '../../support/expected-summary.ts';
-import { liveRows } from '../../support/summary-rows.ts';
+import { liveRows, liveRowsStart } from '../../support/summary-rows.ts';
 
 describe('session_replay_events on the ClickHouse engine (chDB)', () => {
   let dir: string;
@@ -139,7 +139,7 @@ describe('session_replay_events on the ClickHouse engine (chDB)', () => {
 
     // An orphan: an older object holding messages that a committed object holds too (a flush that never committed).
     const orphanBatch = new SessionBatch(dir, 'orphan');
-    const first = syntheticSession(300, Date.UTC(2026, 10, 18, 9, 0, 0), 90).slice(0, 31);
+    const first = syntheticSession(300, liveRowsStart, 90).slice(0, 31); // session-0's first block
     for (const m of buildRecordingMessages(
       {
         team: {
@@ -163,7 +163,7 @@ describe('session_replay_events on the ClickHouse engine (chDB)', () => {
       orphanBatch.add('t', 0, 0, header, payload);
     }
     const store = new FsBlobStore(join(dir, 'blobs'));
-    const base = Date.UTC(2026, 10, 18, 9, 0, 0);
+    const base = liveRowsStart; // the live rows' flush time
     await writeObjects({
       batch: orphanBatch,
       store,

@@ -17,11 +17,13 @@ import { freshBucketStore } from '../../support/blob-consumer.ts';
 import { syntheticSession } from '../../support/expected-summary.ts';
 import { eventually } from '../../support/kafka-offsets.ts';
 import { type ReplayProcess, spawnReplay } from '../../support/replay-process.ts';
-import { writeFlushes } from '../../support/summary-rows.ts';
+import { utcMidnightDaysAgo, writeFlushes } from '../../support/summary-rows.ts';
 
 const stack = inject('stack');
-const day1 = Date.UTC(2026, 10, 24);
-const day2 = Date.UTC(2026, 10, 25);
+// Two consecutive UTC days some days ago, well inside the team's year (past it, the API answers 410).
+const day1 = utcMidnightDaysAgo(10);
+const day2 = day1 + 86_400_000;
+const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 const SESSIONS = 10_000;
 const EVENTS = 4;
 
@@ -57,7 +59,8 @@ describe('bulk delete, killed half-way and resumed', () => {
     });
     key = (await new ApiKeyStore(db).create('bulk deleter', [team.id], ['delete'])).key;
     store = await freshBucketStore();
-    // Two flushes (two objects): day 1's sessions, then day 2's, in the chDB the API process will open.
+    // Twenty flushes (twenty objects of 500 sessions): day 1's sessions, then day 2's, in the chDB the API process
+    // will open.
     const sessions = Array.from({ length: SESSIONS }, (_, i) => ({
       sessionId: sessionId(i),
       events: syntheticSession(i, sessionDay(i) + (i % 5000) * 10_000, EVENTS - 2),
@@ -66,7 +69,7 @@ describe('bulk delete, killed half-way and resumed', () => {
       dir,
       team,
       store,
-      flushes: [sessions.slice(0, SESSIONS / 2), sessions.slice(SESSIONS / 2)],
+      flushes: Array.from({ length: 20 }, (_, f) => sessions.slice(f * 500, (f + 1) * 500)),
       now: (flush) => day2 + flush * 60_000,
     });
     const clickhouse = openClickHouse({ kind: 'chdb', path: join(dir, 'db') });
@@ -189,7 +192,7 @@ describe('bulk delete, killed half-way and resumed', () => {
         sessionId(i),
       ).toBe(sessionDay(i) === day1);
     }
-    const listing = await call('GET', '/session_recordings?date_from=2026-11-24&date_to=2026-11-25&limit=10');
+    const listing = await call('GET', `/session_recordings?date_from=${isoDay(day1)}&date_to=${isoDay(day2)}&limit=10`);
     expect(listing.json.results).toEqual([]);
   });
 });

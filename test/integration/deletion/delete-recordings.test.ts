@@ -25,10 +25,12 @@ import { sampleBehavior } from '../../support/behaviors.ts';
 import { freshBucketStore } from '../../support/blob-consumer.ts';
 import { syntheticSession } from '../../support/expected-summary.ts';
 import { eventually } from '../../support/kafka-offsets.ts';
-import { writeFlushes } from '../../support/summary-rows.ts';
+import { utcMidnightDaysAgo, writeFlushes } from '../../support/summary-rows.ts';
 
 const stack = inject('stack');
-const base = Date.UTC(2026, 10, 20, 9, 0, 0);
+// 09:00 UTC some days ago, well inside the team's 90 days (past them, the API answers 410 recording_expired).
+const base = utcMidnightDaysAgo(10) + 9 * 3_600_000;
+const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 /**
  * Deleting recordings (DESIGN §3.9) on the real services: MinIO objects shared by many sessions, Postgres for keys,
@@ -119,7 +121,7 @@ describe('delete API (real MinIO, Postgres, chDB, Redis)', () => {
   const listed = async () => {
     const answer = await call(
       'GET',
-      path('/session_recordings?date_from=2026-11-20&date_to=2026-11-22&limit=500'),
+      path(`/session_recordings?date_from=${isoDay(base)}&date_to=${isoDay(base + 2 * 86_400_000)}&limit=500`),
       readKey,
     );
     return (answer.json.results as { id: string }[]).map((s) => s.id);

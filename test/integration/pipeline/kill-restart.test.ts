@@ -19,7 +19,7 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A pipeline command as its own process (so it can be SIGKILLed), with the given environment. */
 function spawnCommand(command: string, env: Record<string, string>) {
-  const child: ChildProcess = spawn('setpriv', ['--pdeathsig', 'KILL', process.execPath, 'bin/replay.ts', command], {
+  const child: ChildProcess = spawn('setpriv', ['--pdeathsig', 'KILL', process.execPath, 'bin/replay.js', command], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -151,7 +151,7 @@ describe('kill -9 of capture and of the blob consumer, then a restart', () => {
   }
 
   it('every accepted session is playable within the flush interval + 5 s of each restart', async () => {
-    const t = Date.UTC(2026, 10, 28, 9, 0, 0);
+    const t = Date.now() - 3_600_000; // an hour ago: well inside the team's 30 days (past them, the API answers 410)
     let capture = spawnCommand('capture', captureEnv);
     let consumer = spawnCommand('blob-consumer', consumerEnv);
     const sessions: string[] = [];

@@ -92,7 +92,8 @@ describe("one team's bad data never stops another team", () => {
     });
 
     // 1. Through capture: a batch mixing bad events with good ones answers 200; only the bad ones are dropped.
-    const t = Date.UTC(2026, 10, 30, 10, 0, 0);
+    // An hour ago, on a whole second: well inside the teams' 30 days (past them, the API answers 410).
+    const t = Math.floor(Date.now() / 1000) * 1000 - 3_600_000;
     const mixedSession = randomUUID();
     const fractional = sampleRrwebEvents(t).map((e, i) => ({ ...e, timestamp: t + i * 250.375 }));
     const mixed = await postRaw(

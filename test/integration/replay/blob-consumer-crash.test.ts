@@ -22,7 +22,7 @@ const brokers = stack.kafka!.brokers;
 
 /** A blob consumer in its own process, so the test can kill -9 it; resolves `marker` when its log shows `waitFor`. */
 function spawnConsumer(env: Record<string, string>, waitFor?: string) {
-  const child: ChildProcess = spawn(process.execPath, ['bin/replay.ts', 'blob-consumer'], {
+  const child: ChildProcess = spawn(process.execPath, ['bin/replay.js', 'blob-consumer'], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

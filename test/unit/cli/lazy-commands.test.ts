@@ -41,7 +41,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Runs `node --import record-modules.ts <args>` in the project root (`bin/replay.ts ...` or `--input-type` code). */
+/** Runs `node --import record-modules.ts <args>` in the project root (`bin/replay.js ...` or `--input-type` code). */
 async function node(args: readonly string[]): Promise<Run> {
   const file = join(dir, `modules-${++runs}.json`);
   const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
@@ -56,7 +56,7 @@ async function node(args: readonly string[]): Promise<Run> {
   return { code, stdout, stderr, modules: recorded.modules, mapped: recorded.mapped };
 }
 
-const replay = (...args: string[]) => node(['bin/replay.ts', ...args]);
+const replay = (...args: string[]) => node(['bin/replay.js', ...args]);
 
 /** Command modules (src/cli/*-command.ts) and heavy packages the run loaded. */
 function loaded(run: Run) {
