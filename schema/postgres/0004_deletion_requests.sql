@@ -26,6 +26,9 @@ CREATE TABLE deletion_request_sessions (
   session_id text NOT NULL,
   -- The addresses of the session's blocks, kept here because its ClickHouse rows are removed before its bytes.
   block_urls text[] NOT NULL DEFAULT '{}',
+  -- What its is_deleted row in ClickHouse holds (times, retention, Kafka position), kept here before its rows are
+  -- removed, so a crash between the two never leaves it without that row.
+  marker jsonb,
   -- Its blocks are erased (zeroed in their objects).
   done boolean NOT NULL DEFAULT false,
   PRIMARY KEY (request_id, session_id)
@@ -35,7 +38,7 @@ CREATE TABLE deletion_request_sessions (
 CREATE TABLE deleted_sessions (
   team_id bigint NOT NULL,
   session_id text NOT NULL,
-  request_id bigint NOT NULL REFERENCES deletion_requests (id),
+  request_id bigint NOT NULL REFERENCES deletion_requests (id) ON DELETE CASCADE,
   deleted_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (team_id, session_id)
 );

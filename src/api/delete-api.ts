@@ -18,6 +18,8 @@ export interface DeleteApiOptions {
 const sessionsPath = '/api/projects/:team/session_recordings';
 const MAX_BODY_BYTES = 16 * 1024;
 const DISTINCT_ID_MAX = 200;
+/** How long a route holds the request it hides (if it dies meanwhile, a worker takes the request over after this). */
+const HIDE_HOLD_MS = 120_000;
 
 /** A request as the routes answer it: where it stands, and where to ask again. */
 export function deletionView(request: DeletionRequest) {
@@ -101,18 +103,28 @@ export function parseDeletionFilter(body: unknown): DeletionFilter {
 export function addDeleteApiRoutes(router: Router, options: DeleteApiOptions): Router {
   const { keys, deletions, worker } = options;
 
-  async function accept(context: RouteContext, kind: 'session' | 'person' | 'filter', target: string | DeletionFilter) {
+  /** The key is checked before the path or the body is looked at: a caller without one learns nothing else. */
+  async function accept(
+    context: RouteContext,
+    kind: 'session' | 'person' | 'filter',
+    parseTarget: () => Promise<string | DeletionFilter>,
+  ) {
     const { key, teamId } = await authorisedFor(keys, context, 'delete');
+    const target = await parseTarget();
+    const hides = kind !== 'filter';
     const request = await deletions.create({
       teamId,
       kind,
       target,
       keyId: key.id,
       requestedBy: `api key ${key.id} (${key.label})`,
+      // Held while this route hides its sessions, so no worker works on them at the same time.
+      ...(hides ? { holdMs: HIDE_HOLD_MS } : {}),
     });
-    if (kind !== 'filter') {
+    if (hides) {
       await worker.prepare(request);
       await worker.hideAll((await deletions.get(teamId, request.id)) ?? request);
+      await deletions.release(request.id);
     }
     const now = (await deletions.get(teamId, request.id)) ?? request;
     sendJson(context.res, 202, deletionView(now));
@@ -120,13 +132,13 @@ export function addDeleteApiRoutes(router: Router, options: DeleteApiOptions): R
 
   return router
     .on('DELETE', `${sessionsPath}/:session`, (context) =>
-      accept(context, 'session', parseSessionId(context.params.session!)),
+      accept(context, 'session', async () => parseSessionId(context.params.session!)),
     )
     .on('DELETE', '/api/projects/:team/persons/:distinct_id', (context) =>
-      accept(context, 'person', parseDistinctId(context.params.distinct_id)),
+      accept(context, 'person', async () => parseDistinctId(context.params.distinct_id)),
     )
-    .on('POST', `${sessionsPath}/delete`, async (context) =>
-      accept(context, 'filter', parseDeletionFilter(await readJson(context.req))),
+    .on('POST', `${sessionsPath}/delete`, (context) =>
+      accept(context, 'filter', async () => parseDeletionFilter(await readJson(context.req))),
     )
     .on('GET', `${sessionsPath}/delete/:request`, async (context) => {
       const { teamId } = await authorisedFor(keys, context, 'delete');

@@ -51,7 +51,8 @@ export const deleteCommand: Command = {
       }
       const deletions = new DeletionStore(db);
       if (what === 'status') {
-        const request = await deletions.get(teamId, Number(target));
+        const id = Number(target);
+        const request = Number.isSafeInteger(id) && id > 0 ? await deletions.get(teamId, id) : undefined;
         if (!request) throw new ReplayError('not_found', `no deletion request ${target} of team ${teamId}`);
         stdout(`${JSON.stringify(deletionView(request), null, 2)}\n`);
         return 0;
@@ -84,6 +85,7 @@ export const deleteCommand: Command = {
         log: log.child('deletion'),
         owner: `${hostname()}/${process.pid}`,
         leaseMs: config.apiDeletionLeaseMs,
+        signal,
         onProgress: (request, done, total) =>
           process.stderr.write(`delete: request ${request.id}: ${done}/${total} sessions erased\n`),
       });

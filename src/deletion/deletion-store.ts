@@ -1,4 +1,6 @@
 import type { SqlDatabase, SqlExecutor } from '../postgres/database.ts';
+import type { RetentionClass } from '../recordings/message-codec.ts';
+import { retentionDays } from '../recordings/summary-row.ts';
 
 export type DeletionKind = 'session' | 'person' | 'filter';
 export type DeletionStatus = 'pending' | 'running' | 'done' | 'failed';
@@ -61,9 +63,20 @@ const toRequest = (row: RequestRow): DeletionRequest => ({
   finishedAt: row.finished_at,
 });
 
+/** What a deleted session's `is_deleted` row holds: enough for the TTL and the sink's resume points. */
+export interface DeletedMarker {
+  readonly firstTimestamp: string;
+  readonly lastTimestamp: string;
+  readonly retentionDays: number;
+  readonly kafkaTopic: string;
+  readonly kafkaPartition: number;
+  readonly kafkaOffset: number;
+}
+
 export interface PendingSession {
   readonly sessionId: string;
   readonly blockUrls: readonly string[];
+  readonly marker: DeletedMarker | null;
 }
 
 /** Serialises claims: one deletion runs at a time, so two never rewrite the same object at once. */
@@ -86,13 +99,34 @@ export class DeletionStore {
     readonly target: string | DeletionFilter;
     readonly keyId: number | null;
     readonly requestedBy: string;
+    /** Held by its creator this long (it hides the sessions itself first): no worker takes it meanwhile. */
+    readonly holdMs?: number;
   }): Promise<DeletionRequest> {
     const [row] = await this.db.query<RequestRow>(
-      `INSERT INTO deletion_requests (team_id, kind, target, requested_by_key, requested_by)
-       VALUES ($1, $2, $3, $4, $5) RETURNING ${columns}`,
-      [request.teamId, request.kind, JSON.stringify(request.target), request.keyId, request.requestedBy],
+      `INSERT INTO deletion_requests (team_id, kind, target, requested_by_key, requested_by, lease_owner, lease_until)
+       VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7::bigint IS NULL THEN NULL
+                                            ELSE clock_timestamp() + $7::bigint * interval '1 millisecond' END)
+       RETURNING ${columns}`,
+      [
+        request.teamId,
+        request.kind,
+        JSON.stringify(request.target),
+        request.keyId,
+        request.requestedBy,
+        request.holdMs === undefined ? null : 'creator',
+        request.holdMs ?? null,
+      ],
     );
     return toRequest(row!);
+  }
+
+  /** Hands a request its creator held (`create`'s `holdMs`) to the workers. */
+  async release(id: number): Promise<void> {
+    await this.db.query(
+      `UPDATE deletion_requests SET lease_owner = NULL, lease_until = NULL, updated_at = now()
+        WHERE id = $1 AND status = 'pending'`,
+      [id],
+    );
   }
 
   async get(teamId: number, id: number): Promise<DeletionRequest | undefined> {
@@ -112,7 +146,7 @@ export class DeletionStore {
       await tx.query('SELECT pg_advisory_xact_lock($1)', [CLAIM_LOCK]);
       const [row] = await tx.query<RequestRow>(
         `UPDATE deletion_requests SET status = 'running', lease_owner = $1,
-           lease_until = now() + $2 * interval '1 millisecond', updated_at = now()
+           lease_until = clock_timestamp() + $2 * interval '1 millisecond', updated_at = now()
          WHERE id = (
            SELECT id FROM deletion_requests
             WHERE status IN ('pending', 'running') AND (lease_until IS NULL OR lease_until < now())
@@ -141,7 +175,11 @@ export class DeletionStore {
    */
   async addSessions(
     request: DeletionRequest,
-    sessions: readonly { readonly sessionId: string; readonly blockUrls: readonly string[] }[],
+    sessions: readonly {
+      readonly sessionId: string;
+      readonly blockUrls: readonly string[];
+      readonly marker?: DeletedMarker;
+    }[],
     total?: number,
   ): Promise<void> {
     await this.db.transaction(async (tx) => {
@@ -152,12 +190,13 @@ export class DeletionStore {
            SELECT $1, id FROM unnest($2::text[]) AS s(id) ON CONFLICT DO NOTHING`,
           [request.id, ids],
         );
-        for (const session of sessions.filter((s) => s.blockUrls.length > 0)) {
+        for (const session of sessions.filter((s) => s.blockUrls.length > 0 || s.marker)) {
           await tx.query(
             `UPDATE deletion_request_sessions
-                SET block_urls = ARRAY(SELECT DISTINCT unnest(block_urls || $3::text[]))
+                SET block_urls = ARRAY(SELECT DISTINCT unnest(block_urls || $3::text[])),
+                    marker = coalesce($4::jsonb, marker)
               WHERE request_id = $1 AND session_id = $2`,
-            [request.id, session.sessionId, session.blockUrls],
+            [request.id, session.sessionId, session.blockUrls, session.marker ? JSON.stringify(session.marker) : null],
           );
         }
         await tx.query(
@@ -175,25 +214,44 @@ export class DeletionStore {
    * block's address: sessions that share objects come together.
    */
   async pendingSessions(requestId: number, limit: number): Promise<PendingSession[]> {
-    const rows = await this.db.query<{ session_id: string; block_urls: string[] }>(
-      `SELECT session_id, block_urls FROM deletion_request_sessions
+    const rows = await this.db.query<SessionRow>(
+      `SELECT session_id, block_urls, marker FROM deletion_request_sessions
         WHERE request_id = $1 AND NOT done ORDER BY block_urls[1], session_id LIMIT $2`,
       [requestId, limit],
     );
-    return rows.map((row) => ({ sessionId: row.session_id, blockUrls: row.block_urls }));
+    return rows.map(toPending);
+  }
+
+  /** The listed sessions of a request among `sessionIds`, erased or not. */
+  async sessionsOf(requestId: number, sessionIds: readonly string[]): Promise<PendingSession[]> {
+    const rows = await this.db.query<SessionRow>(
+      `SELECT session_id, block_urls, marker FROM deletion_request_sessions
+        WHERE request_id = $1 AND session_id = ANY($2::text[])`,
+      [requestId, sessionIds],
+    );
+    return rows.map(toPending);
+  }
+
+  /** The retention of the team's new recordings, in days (the `is_deleted` row of a session without rows keeps it). */
+  async teamRetentionDays(teamId: number): Promise<number> {
+    const [row] = await this.db.query<{ retention: RetentionClass }>(
+      'SELECT session_recording_retention AS retention FROM teams WHERE id = $1',
+      [teamId],
+    );
+    return retentionDays[row?.retention ?? '30d'];
   }
 
   /** Up to `limit` sessions of the request not erased yet with a block in one of these objects (addresses, no range). */
   async pendingSessionsIn(requestId: number, objects: readonly string[], limit: number): Promise<PendingSession[]> {
     if (objects.length === 0) return [];
-    const rows = await this.db.query<{ session_id: string; block_urls: string[] }>(
-      `SELECT session_id, block_urls FROM deletion_request_sessions
+    const rows = await this.db.query<SessionRow>(
+      `SELECT session_id, block_urls, marker FROM deletion_request_sessions
         WHERE request_id = $1 AND NOT done
           AND EXISTS (SELECT 1 FROM unnest(block_urls) AS u WHERE split_part(u, '?', 1) = ANY($2::text[]))
         ORDER BY block_urls[1], session_id LIMIT $3`,
       [requestId, objects, limit],
     );
-    return rows.map((row) => ({ sessionId: row.session_id, blockUrls: row.block_urls }));
+    return rows.map(toPending);
   }
 
   async markErased(requestId: number, sessionIds: readonly string[]): Promise<void> {
@@ -234,6 +292,22 @@ export class DeletionStore {
   }
 }
 
+/** Set once: the route and a worker may both list a request; the first list is the request's. */
 async function setTotal(tx: SqlExecutor, id: number, total: number): Promise<void> {
-  await tx.query('UPDATE deletion_requests SET sessions_total = $2, updated_at = now() WHERE id = $1', [id, total]);
+  await tx.query(
+    'UPDATE deletion_requests SET sessions_total = $2, updated_at = now() WHERE id = $1 AND sessions_total IS NULL',
+    [id, total],
+  );
 }
+
+interface SessionRow extends Record<string, unknown> {
+  session_id: string;
+  block_urls: string[];
+  marker: DeletedMarker | null;
+}
+
+const toPending = (row: SessionRow): PendingSession => ({
+  sessionId: row.session_id,
+  blockUrls: row.block_urls,
+  marker: row.marker,
+});

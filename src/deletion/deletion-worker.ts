@@ -2,12 +2,13 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { backoffDelay, sleep } from '../consumer/backoff.ts';
 import { asReplayError } from '../errors/index.ts';
 import type { Logger } from '../logging/logger.ts';
+import { clickhouseTime } from '../recordings/summary-row.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { RedisConnection } from '../uba/realtime/redis-connection.ts';
-import type { DeletionFilter, DeletionRequest, DeletionStore } from './deletion-store.ts';
+import type { DeletedMarker, DeletionFilter, DeletionRequest, DeletionStore } from './deletion-store.ts';
 import { type BlockToErase, blockToErase, eraseBlocks } from './erase-blocks.ts';
 import { deletePersonBehaviors } from './person-data.ts';
-import { RecordingRows } from './recording-rows.ts';
+import { markerOf, RecordingRows } from './recording-rows.ts';
 
 export interface DeletionWorkerOptions {
   readonly deletions: DeletionStore;
@@ -26,7 +27,11 @@ export interface DeletionWorkerOptions {
   readonly pollMs?: number;
   /** Called after every batch. */
   readonly onProgress?: (request: DeletionRequest, done: number, total: number) => void;
+  /** Stops the worker like `stop()` (a command's Ctrl-C). */
+  readonly signal?: AbortSignal;
 }
+
+const MAX_ATTEMPTS = 120;
 
 /**
  * Runs deletion requests (DESIGN §3.9): lists a request's sessions once (in Postgres, so a restart resumes exactly),
@@ -43,6 +48,7 @@ export class DeletionWorker {
   constructor(options: DeletionWorkerOptions) {
     this.options = options;
     this.rows = new RecordingRows(options.clickhouse);
+    options.signal?.addEventListener('abort', () => this.abort.abort(), { once: true });
   }
 
   private get leaseMs() {
@@ -74,25 +80,52 @@ export class DeletionWorker {
     );
   }
 
-  /** Hides every listed session of the request not erased yet (the API does this before it answers). */
-  async hideAll(request: DeletionRequest): Promise<void> {
+  /**
+   * Hides every listed session of the request not erased yet (the API does this before it answers); false when
+   * `stopped` said to stop on the way.
+   */
+  async hideAll(request: DeletionRequest, stopped: () => boolean = () => false): Promise<boolean> {
     const pending = await this.options.deletions.pendingSessions(request.id, Number.MAX_SAFE_INTEGER);
     for (let i = 0; i < pending.length; i += this.batchSize) {
+      if (stopped()) return false;
       await this.hide(
         request,
         pending.slice(i, i + this.batchSize).map((s) => s.sessionId),
       );
     }
+    return true;
   }
 
-  /** Keeps the sessions' block addresses in Postgres, then replaces their rows with `is_deleted` ones. */
+  /**
+   * Keeps the sessions' block addresses and markers in Postgres, then replaces their rows with `is_deleted` ones (a
+   * session without rows, or whose rows a crash already removed, gets its marker from Postgres, or a fresh one).
+   */
   private async hide(request: DeletionRequest, sessionIds: readonly string[]): Promise<void> {
+    const { deletions } = this.options;
     const current = await this.rows.current(request.teamId, sessionIds);
-    await this.options.deletions.addSessions(
+    await deletions.addSessions(
       request,
-      current.map((row) => ({ sessionId: row.session_id, blockUrls: row.block_urls })),
+      current.map((row) => ({ sessionId: row.session_id, blockUrls: row.block_urls, marker: markerOf(row) })),
     );
-    await this.rows.replaceWithDeletedRows(request.teamId, current);
+    const stored = new Map((await deletions.sessionsOf(request.id, sessionIds)).map((s) => [s.sessionId, s.marker]));
+    const now = clickhouseTime(Date.now());
+    const fresh: DeletedMarker = {
+      firstTimestamp: now,
+      lastTimestamp: now,
+      retentionDays: await deletions.teamRetentionDays(request.teamId),
+      kafkaTopic: '',
+      kafkaPartition: -1,
+      kafkaOffset: -1,
+    };
+    const upTo = current
+      .map((row) => row.inserted_up_to)
+      .sort()
+      .at(-1);
+    await this.rows.replaceWithDeletedRows(
+      request.teamId,
+      sessionIds.map((sessionId) => ({ sessionId, marker: stored.get(sessionId) ?? fresh })),
+      upTo,
+    );
   }
 
   /**
@@ -100,7 +133,7 @@ export class DeletionWorker {
    * as many), so an object is rewritten once for all of its sessions a request deletes, or once per five batches'
    * worth of them. False when nothing was left.
    */
-  private async step(request: DeletionRequest): Promise<boolean> {
+  private async step(request: DeletionRequest, stopped: () => boolean): Promise<boolean> {
     const { deletions, blobs } = this.options;
     const first = await deletions.pendingSessions(request.id, this.batchSize);
     if (first.length === 0) return false;
@@ -112,17 +145,28 @@ export class DeletionWorker {
     }
     const sessions = new Set([...batch.keys()].map((id) => `${request.teamId}:${id}`));
     const byObject = new Map<string, BlockToErase[]>();
+    let skipped = 0;
     for (const session of batch.values()) {
       for (const url of session.blockUrls) {
         const block = blockToErase(blobs, url);
-        if (!block) continue;
+        if (!block) {
+          skipped++;
+          continue;
+        }
         const list = byObject.get(block.key);
         if (list) list.push(block);
         else byObject.set(block.key, [block]);
       }
     }
+    if (skipped > 0) {
+      // Addresses in another store (BLOB_STORE or the bucket changed since): this worker cannot reach them.
+      await deletions.noteError(request.id, `${skipped} block(s) are not in ${blobs.description}: not erased here`);
+    }
     let bytes = 0;
-    for (const [key, blocks] of byObject) bytes += await eraseBlocks(blobs, key, blocks, sessions);
+    for (const [key, blocks] of byObject) {
+      if (stopped()) return false;
+      bytes += await eraseBlocks(blobs, key, blocks, sessions);
+    }
     await deletions.markErased(request.id, [...batch.keys()]);
     this.options.log.info('deletion batch erased', {
       request: request.id,
@@ -133,22 +177,40 @@ export class DeletionWorker {
     return true;
   }
 
-  /** Runs a claimed request to its end, renewing the lease each batch; false if the lease was lost on the way. */
+  /**
+   * Runs a claimed request to its end; false if it stopped early (the worker stops, or its lease was lost). The lease
+   * is renewed every third of its length while the run goes on, and checked before every object rewrite: a worker
+   * that lost it (a pause longer than the lease) stops before writing, so two workers never rewrite one object.
+   */
   private async run(request: DeletionRequest): Promise<boolean> {
     const { deletions, owner } = this.options;
-    await this.prepare(request);
-    // Every session is hidden first (its block addresses kept), so the erasure can go object by object.
-    await this.hideAll((await deletions.get(request.teamId, request.id)) ?? request);
-    for (;;) {
-      if (this.abort.signal.aborted) return false;
-      if (!(await this.step(request))) break;
-      const now = await deletions.get(request.teamId, request.id);
-      if (now) this.options.onProgress?.(now, now.sessionsDone, now.sessionsTotal ?? 0);
-      if (!(await deletions.renew(request.id, owner, this.leaseMs))) return false;
+    let lost = false;
+    const heartbeat = setInterval(() => {
+      deletions.renew(request.id, owner, this.leaseMs).then(
+        (held) => {
+          if (!held) lost = true;
+        },
+        () => {}, // a renewal that failed is tried again on the next beat
+      );
+    }, this.leaseMs / 3);
+    const stopped = () => lost || this.abort.signal.aborted;
+    try {
+      await this.prepare(request);
+      // Every session is hidden first (its block addresses kept), so the erasure can go object by object.
+      if (!(await this.hideAll((await deletions.get(request.teamId, request.id)) ?? request, stopped))) return false;
+      for (;;) {
+        if (stopped()) return false;
+        if (!(await this.step(request, stopped))) break;
+        const now = await deletions.get(request.teamId, request.id);
+        if (now) this.options.onProgress?.(now, now.sessionsDone, now.sessionsTotal ?? 0);
+      }
+      if (stopped()) return false;
+      await deletions.finish(request.id, 'done');
+      this.options.log.info('deletion request done', { request: request.id, kind: request.kind });
+      return true;
+    } finally {
+      clearInterval(heartbeat);
     }
-    await deletions.finish(request.id, 'done');
-    this.options.log.info('deletion request done', { request: request.id, kind: request.kind });
-    return true;
   }
 
   /** Claims and runs open requests until there are none; a failure is retried after a pause, with the lease kept. */
@@ -160,13 +222,15 @@ export class DeletionWorker {
       if (!request) return;
       for (let attempt = 1; ; attempt++) {
         try {
-          await this.run((await deletions.get(request.teamId, request.id)) ?? request);
+          if (!(await this.run((await deletions.get(request.teamId, request.id)) ?? request))) return;
           break;
         } catch (error) {
           const known = asReplayError(error);
           log.warn('deletion request failed; retrying', { request: request.id, code: known.code, attempt });
           await deletions.noteError(request.id, `${known.code}: ${known.message}`).catch(() => {});
-          if (!known.retriable && known.errorClass !== 'transient') {
+          // A failure that cannot pass, or one that did not pass in MAX_ATTEMPTS tries (about 10 minutes), fails the
+          // request and frees the queue for the others; its sessions stay hidden.
+          if ((!known.retriable && known.errorClass !== 'transient') || attempt >= MAX_ATTEMPTS) {
             await deletions.finish(request.id, 'failed', `${known.code}: ${known.message}`);
             break;
           }

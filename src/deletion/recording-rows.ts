@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { insertSummaryRows } from '../clickhouse/session-replay-events.ts';
-import type { DeletionFilter } from './deletion-store.ts';
+import type { DeletedMarker, DeletionFilter } from './deletion-store.ts';
 
-/** What a session's rows hold that its `is_deleted` row keeps (for the TTL and the sink's resume points), and its blocks. */
+/** What a session's rows hold now: the fields of its `is_deleted` row, its block addresses, when it was last written. */
 export interface SessionRows extends Record<string, unknown> {
   session_id: string;
   min_first_timestamp: string;
@@ -13,6 +13,19 @@ export interface SessionRows extends Record<string, unknown> {
   kafka_partition: number;
   kafka_offset: string | number;
   block_urls: string[];
+  inserted_up_to: string;
+}
+
+/** The marker fields of a session's current rows. */
+export function markerOf(rows: SessionRows): DeletedMarker {
+  return {
+    firstTimestamp: rows.min_first_timestamp,
+    lastTimestamp: rows.max_last_timestamp,
+    retentionDays: Number(rows.retention_period_days),
+    kafkaTopic: rows.kafka_topic,
+    kafkaPartition: Number(rows.kafka_partition),
+    kafkaOffset: Number(rows.kafka_offset),
+  };
 }
 
 /**
@@ -40,7 +53,10 @@ export class RecordingRows {
       params.to = filter.toMs;
     }
     if (filter.distinctId !== undefined) {
-      having.push('distinct_id = {distinct:String}');
+      // Any of the session's rows, not the merged row's one distinct id: a session identified half-way has two.
+      having.push(
+        'session_id IN (SELECT session_id FROM session_replay_events WHERE team_id = {team:Int64} AND distinct_id = {distinct:String})',
+      );
       params.distinct = filter.distinctId;
     }
     if (filter.urlContains !== undefined) {
@@ -67,7 +83,8 @@ export class RecordingRows {
           argMax(_kafka_topic, _kafka_offset) AS kafka_topic,
           argMax(_kafka_partition, _kafka_offset) AS kafka_partition,
           max(_kafka_offset) AS kafka_offset,
-          arrayDistinct(groupArrayArray(block_urls)) AS block_urls
+          arrayDistinct(groupArrayArray(block_urls)) AS block_urls,
+          toString(max(_inserted_at)) AS inserted_up_to
         FROM session_replay_events
         WHERE team_id = {team:Int64} AND session_id IN {ids:Array(String)}
         GROUP BY session_id`,
@@ -78,27 +95,36 @@ export class RecordingRows {
   }
 
   /**
-   * Replaces every row of these sessions with one `is_deleted` row carrying no personal data (no distinct id, URLs
-   * or block addresses), only what the TTL and the sink's resume points read: the sessions leave listings and answer
-   * 404 from now on, whatever rows arrive later (they merge with it and stay hidden). Take the block addresses
-   * (`current`) and keep them elsewhere first: they are gone afterwards.
+   * Replaces the rows of these sessions written up to `upTo` (the newest `_inserted_at` that `current` saw) with one
+   * `is_deleted` row each, carrying no personal data (no distinct id, URLs or block addresses), only what the TTL and
+   * the sink's resume points read: the sessions leave listings and answer 404 from now on, whatever rows arrive later
+   * (they merge with it and stay hidden, their addresses kept for the erasure). A session without rows (still in the
+   * sink's topic) gets its row all the same. Keep the block addresses and markers elsewhere first (`current`).
    */
-  async replaceWithDeletedRows(teamId: number, sessions: readonly SessionRows[]): Promise<void> {
+  async replaceWithDeletedRows(
+    teamId: number,
+    sessions: readonly { readonly sessionId: string; readonly marker: DeletedMarker }[],
+    upTo: string | undefined,
+  ): Promise<void> {
     if (sessions.length === 0) return;
     // The old rows go first, then the deleted row: in the other order a merge could fold the old rows' personal data
-    // into the deleted row before the delete reached them.
-    await this.clickhouse.command({
-      query: 'DELETE FROM session_replay_events WHERE team_id = {team:Int64} AND session_id IN {ids:Array(String)}',
-      query_params: { team: teamId, ids: sessions.map((row) => row.session_id) },
-    });
+    // into the deleted row before the delete reached them. The markers are in Postgres, so a crash in between loses
+    // nothing: the batch is hidden again on resume.
+    if (upTo !== undefined) {
+      await this.clickhouse.command({
+        query: `DELETE FROM session_replay_events WHERE team_id = {team:Int64} AND session_id IN {ids:Array(String)}
+                  AND _inserted_at <= toDateTime64({upTo:String}, 3, 'UTC')`,
+        query_params: { team: teamId, ids: sessions.map((s) => s.sessionId), upTo },
+      });
+    }
     await insertSummaryRows(
       this.clickhouse,
-      sessions.map((row) => ({
+      sessions.map(({ sessionId, marker }) => ({
         team_id: teamId,
-        session_id: row.session_id,
+        session_id: sessionId,
         distinct_id: '',
-        first_timestamp: row.min_first_timestamp,
-        last_timestamp: row.max_last_timestamp,
+        first_timestamp: marker.firstTimestamp,
+        last_timestamp: marker.lastTimestamp,
         block_url: '',
         first_url: null,
         first_url_timestamp: null,
@@ -115,11 +141,11 @@ export class RecordingRows {
         message_count: 0,
         snapshot_source: 'web',
         snapshot_library: '',
-        retention_period_days: Number(row.retention_period_days),
+        retention_period_days: marker.retentionDays,
         source_offsets: '',
-        _kafka_topic: row.kafka_topic,
-        _kafka_partition: Number(row.kafka_partition),
-        _kafka_offset: Number(row.kafka_offset),
+        _kafka_topic: marker.kafkaTopic,
+        _kafka_partition: marker.kafkaPartition,
+        _kafka_offset: marker.kafkaOffset,
         is_deleted: 1,
       })),
       // Never deduplicated against an earlier marker: a resumed batch removes that one first.

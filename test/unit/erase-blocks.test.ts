@@ -8,7 +8,7 @@ import type { SummaryRow } from '../../src/recordings/summary-row.ts';
 import { FsBlobStore } from '../../src/storage/fs-blob-store.ts';
 import type { Team } from '../../src/teams/team-store.ts';
 import { syntheticSession } from '../support/expected-summary.ts';
-import { writeFlushes } from '../support/summary-rows.ts';
+import { utcMidnightDaysAgo, writeFlushes } from '../support/summary-rows.ts';
 
 const team: Team = {
   id: 3,
@@ -18,7 +18,8 @@ const team: Team = {
   retention: '30d',
   consoleLogCaptureEnabled: true,
 };
-const base = Date.UTC(2026, 10, 1);
+// Two days ago: objects inside their 30-day retention (the last test moves the clock past it).
+const base = utcMidnightDaysAgo(2);
 
 /** Erasing blocks from a shared object, on the bytes of a real object in a filesystem store. */
 describe('eraseBlocks', () => {
@@ -89,5 +90,52 @@ describe('eraseBlocks', () => {
     expect(blockToErase(store, 's3://elsewhere/k?range=bytes=0-9')).toBeUndefined();
     expect(blockToErase(store, `${store.urlOf(key)}?range=bytes=x-9`)).toBeUndefined();
     expect(blockToErase(store, `${store.urlOf(key)}?range=bytes=5-9`)).toEqual({ key, start: 5, end: 9 });
+  });
+});
+
+describe('eraseBlocks on what the footer knows', () => {
+  let dir: string;
+  let store: FsBlobStore;
+  let rows: SummaryRow[];
+  let key: string;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'erase-footer-'));
+    store = new FsBlobStore(join(dir, 'blobs'));
+    const sessions = ['a', 'b'].map((id, i) => ({ sessionId: id, events: syntheticSession(10 + i, base, 30) }));
+    rows = await writeFlushes({ dir, team, store, flushes: [sessions], now: () => base });
+    key = blockToErase(store, rows[0]!.block_url)!.key;
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  it('also zeroes a block of the session that its address list missed, and never writes into the footer', async () => {
+    const b = blockToErase(store, rows.find((r) => r.session_id === 'b')!.block_url)!;
+    const size = (await store.size(key))!;
+    // No address of b's block given, only one pointing into the footer: b's block is zeroed from the footer entry.
+    expect(await eraseBlocks(store, key, [{ key, start: size - 20, end: size - 1 }], new Set(['3:b']))).toBe(
+      b.end - b.start + 1,
+    );
+    const after = await store.getRange(key, 0, (await store.size(key))! - 1);
+    expect(after.subarray(b.start, b.end + 1).every((byte) => byte === 0)).toBe(true);
+    expect(decodeObject(after).blocks.find((block) => block.sessionId === 'b')?.deleted).toBe(true);
+  });
+});
+
+describe('eraseBlocks on an object past its retention', () => {
+  it('removes the object instead of rewriting it (a rewrite would restart its lifecycle clock)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'erase-expired-'));
+    try {
+      const store = new FsBlobStore(join(dir, 'blobs'));
+      const sessions = [{ sessionId: 'a', events: syntheticSession(5, base, 20) }];
+      const [row] = await writeFlushes({ dir, team, store, flushes: [sessions], now: () => base });
+      const block = blockToErase(store, row!.block_url)!;
+      // The key is dated `base` in the 30d class: 20 days later it is within, 32 days later past.
+      await eraseBlocks(store, block.key, [block], new Set(['3:a']), base + 20 * 86_400_000);
+      expect(await store.size(block.key)).toBeGreaterThan(0);
+      await eraseBlocks(store, block.key, [block], new Set(['3:a']), base + 32 * 86_400_000);
+      expect(await store.size(block.key)).toBeUndefined();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

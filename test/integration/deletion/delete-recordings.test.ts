@@ -241,6 +241,26 @@ describe('delete API (real MinIO, Postgres, chDB, Redis)', () => {
     }
   });
 
+  it('hides a session whose rows have not reached ClickHouse yet, when they arrive', async () => {
+    const late = { sessionId: `late-${randomUUID().slice(0, 8)}`, events: syntheticSession(77, base + 7_200_000, 40) };
+    const answer = await call('DELETE', path(`/session_recordings/${late.sessionId}`), deleteKey);
+    expect(answer.status).toBe(202);
+    await done(answer.json.id);
+    // The sink catches up: the session's rows arrive after its deletion.
+    const lateRows = await writeFlushes({ dir, team, store, flushes: [[late]], now: () => base + 3_600_000 * 5 });
+    await insertSummaryRows(clickhouse, lateRows);
+    expect((await call('GET', path(`/session_recordings/${late.sessionId}`), readKey)).status).toBe(404);
+    expect(await listed()).not.toContain(late.sessionId);
+    // Progress is the team's, for keys that may delete.
+    expect((await call('GET', path(`/session_recordings/delete/${answer.json.id}`), readKey)).status).toBe(403);
+    const otherTeam = await call(
+      'GET',
+      `/api/projects/${team.id}/session_recordings/delete/${answer.json.id}`,
+      otherDeleteKey,
+    );
+    expect(otherTeam.status).toBe(404);
+  });
+
   it('keeps the is_deleted row without personal data, so late rows of a deleted session stay hidden', async () => {
     const victim = sessions[50]!;
     const result = await clickhouse.query({
