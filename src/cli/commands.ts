@@ -134,8 +134,8 @@ Deletes recordings for good (DESIGN §3.9), as the API's delete routes do: the s
 at once, their blocks are zeroed in the objects they share with other sessions, and their summary rows become
 is_deleted markers. \`person\` also deletes the distinct id's behaviours (ClickHouse) and recent items (Redis).
 \`sessions\` takes a filter (at least one option; --from inclusive, --to exclusive, by session start). Each run is a
-deletion request in DATABASE_URL (the audit log); progress goes to stderr. It waits while an API process's worker
-holds the queue, and a request it leaves unfinished is resumed by the next worker.`;
+deletion request in DATABASE_URL (the audit log); progress goes to stderr. It waits (up to an hour) while an API
+process's worker holds the queue, and a request it leaves unfinished is resumed by the next worker.`;
 
 const deleteRecordings: CommandEntry = {
   name: 'delete',

@@ -15,6 +15,8 @@ import { deleteUsage as usage } from './commands.ts';
 import { openDatabase } from './runtime.ts';
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** How long the command waits for its request before leaving it to the API's workers. */
+const WAIT_MS = 60 * 60_000;
 
 export const deleteCommand: Command = {
   async run(args, { config, log, signal, stdout }) {
@@ -90,7 +92,9 @@ export const deleteCommand: Command = {
           process.stderr.write(`delete: request ${request.id}: ${done}/${total} sessions erased\n`),
       });
       stdout(`deletion request ${created.id} (team ${teamId}, ${kind})\n`);
-      // Another process (an API) may hold the queue: its worker then runs this request, and this waits for it.
+      // Another process (an API) may hold the queue: its worker then runs this request, and this waits for it, up to
+      // WAIT_MS; past that the request stays queued for the API's workers.
+      const deadline = Date.now() + WAIT_MS;
       for (;;) {
         await worker.drain();
         const now = await deletions.get(teamId, created.id);
@@ -100,8 +104,11 @@ export const deleteCommand: Command = {
           );
           return now.status === 'done' ? 0 : 1;
         }
-        if (signal.aborted) {
-          stdout(`stopped; request ${created.id} resumes in the next worker (an API process, or this command again)\n`);
+        if (signal.aborted || Date.now() > deadline) {
+          stdout(
+            `${signal.aborted ? 'stopped' : `still ${now?.status ?? 'queued'} after ${WAIT_MS / 60_000} minutes`}; ` +
+              `request ${created.id} resumes in the next worker (an API process, or \`replay delete status\` to follow it)\n`,
+          );
           return 1;
         }
         await pause(1000);

@@ -25,13 +25,16 @@ export interface DeletionWorkerOptions {
   readonly batchSize?: number;
   /** How often an idle worker looks for requests (default 1 s). */
   readonly pollMs?: number;
+  /**
+   * Tries of a failing request before it is marked `failed` and the queue moves on (default 120: about 10 minutes of
+   * backoff); a failure that can never pass fails it at once.
+   */
+  readonly maxAttempts?: number;
   /** Called after every batch. */
   readonly onProgress?: (request: DeletionRequest, done: number, total: number) => void;
   /** Stops the worker like `stop()` (a command's Ctrl-C). */
   readonly signal?: AbortSignal;
 }
-
-const MAX_ATTEMPTS = 120;
 
 /**
  * Runs deletion requests (DESIGN §3.9): lists a request's sessions once (in Postgres, so a restart resumes exactly),
@@ -228,9 +231,9 @@ export class DeletionWorker {
           const known = asReplayError(error);
           log.warn('deletion request failed; retrying', { request: request.id, code: known.code, attempt });
           await deletions.noteError(request.id, `${known.code}: ${known.message}`).catch(() => {});
-          // A failure that cannot pass, or one that did not pass in MAX_ATTEMPTS tries (about 10 minutes), fails the
-          // request and frees the queue for the others; its sessions stay hidden.
-          if ((!known.retriable && known.errorClass !== 'transient') || attempt >= MAX_ATTEMPTS) {
+          // A failure that cannot pass, or one that did not pass in `maxAttempts` tries, fails the request and frees
+          // the queue for the others; its sessions stay hidden.
+          if ((!known.retriable && known.errorClass !== 'transient') || attempt >= (this.options.maxAttempts ?? 120)) {
             await deletions.finish(request.id, 'failed', `${known.code}: ${known.message}`);
             break;
           }

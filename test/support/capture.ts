@@ -6,6 +6,7 @@ import { createLogger } from '../../src/logging/logger.ts';
 import { openPostgres } from '../../src/postgres/database.ts';
 import { migratePostgres } from '../../src/postgres/migrations.ts';
 import { type Team, TeamStore } from '../../src/teams/team-store.ts';
+import { createTestTeam } from './teams.ts';
 
 export interface TestCapture {
   readonly url: string;
@@ -39,15 +40,7 @@ export async function startTestCapture(options: {
   return {
     url: capture.service.url,
     teams,
-    createTeam: (overrides = {}) =>
-      teams.create({
-        name: 'test team',
-        apiToken: `phc_${randomUUID().replaceAll('-', '')}`,
-        sessionRecordingEnabled: true,
-        retention: '30d',
-        consoleLogCaptureEnabled: true,
-        ...overrides,
-      }),
+    createTeam: (overrides = {}) => createTestTeam(teams, overrides),
     async stop() {
       await capture.stop();
       await db.close();

@@ -27,6 +27,7 @@ import { insertBehaviors } from '../../../src/uba/behavior-rows.ts';
 import { APPLY_SCRIPT, scriptCall } from '../../../src/uba/realtime/apply-script.ts';
 import { appliedOffsetKey, keyUpdates } from '../../../src/uba/realtime/keys.ts';
 import { sampleBehavior } from '../../support/behaviors.ts';
+import { createTestTeam } from '../../support/teams.ts';
 
 // The analytics API against real services: keys and teams in PGlite, behaviours in chDB through the behaviour sink's
 // insert path (roll-ups filled by their materialized views), realtime keys in the stack's redis-server written by the
@@ -293,14 +294,7 @@ describe('analytics API (real chDB, PGlite, Redis)', () => {
     db = await openPostgres({ kind: 'pglite', dataDir: 'memory://' });
     await migratePostgres(db);
     const teams = new TeamStore(db);
-    const team = (name: string) =>
-      teams.create({
-        name,
-        apiToken: `phc_${randomUUID()}`,
-        sessionRecordingEnabled: true,
-        retention: '30d',
-        consoleLogCaptureEnabled: true,
-      });
+    const team = (name: string) => createTestTeam(teams, { name });
     teamA = await team('A');
     teamB = await team('B');
     const keys = new ApiKeyStore(db);

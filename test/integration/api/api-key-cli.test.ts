@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ApiKeyStore } from '../../../src/api/api-keys.ts';
 import { openPostgres, type SqlDatabase } from '../../../src/postgres/database.ts';
 import { migratePostgres } from '../../../src/postgres/migrations.ts';
 import { type Team, TeamStore } from '../../../src/teams/team-store.ts';
+import { createTestTeam } from '../../support/teams.ts';
 
 const stack = inject('stack');
 
@@ -29,13 +29,7 @@ describe('replay api-key (real Postgres)', () => {
   beforeAll(async () => {
     db = await openPostgres({ kind: 'postgres', url: stack.postgres!.url });
     await migratePostgres(db);
-    team = await new TeamStore(db).create({
-      name: 'cli',
-      apiToken: `phc_${randomUUID()}`,
-      sessionRecordingEnabled: true,
-      retention: '30d',
-      consoleLogCaptureEnabled: true,
-    });
+    team = await createTestTeam(new TeamStore(db), { name: 'cli' });
   });
   afterAll(async () => {
     await db?.close();

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,7 @@ import { freshBucketStore } from '../../support/blob-consumer.ts';
 import { playerSettled } from '../../support/replay-flow.ts';
 import { startS3FaultProxy } from '../../support/s3-fault-proxy.ts';
 import { liveRows, liveRowsStart, writeFlushes } from '../../support/summary-rows.ts';
+import { createTestTeam } from '../../support/teams.ts';
 
 const stack = inject('stack');
 const MiB = 1024 * 1024;
@@ -112,13 +113,7 @@ describe('replay API limits and edge hygiene (real Postgres, MinIO, chDB)', () =
     dir = await mkdtemp(join(tmpdir(), 'replay-api-limits-'));
     db = await openPostgres({ kind: 'postgres', url: stack.postgres!.url });
     await migratePostgres(db);
-    team = await new TeamStore(db).create({
-      name: 'limits',
-      apiToken: `phc_${randomUUID()}`,
-      sessionRecordingEnabled: true,
-      retention: '90d',
-      consoleLogCaptureEnabled: true,
-    });
+    team = await createTestTeam(new TeamStore(db), { name: 'limits', retention: '90d' });
     key = (await new ApiKeyStore(db).create('limits', [team.id])).key;
     store = await freshBucketStore();
     clickhouse = openClickHouse({ kind: 'chdb', path: join(dir, 'db') });

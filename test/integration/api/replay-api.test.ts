@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -22,6 +21,7 @@ import { type Team, TeamStore } from '../../../src/teams/team-store.ts';
 import { freshBucketStore } from '../../support/blob-consumer.ts';
 import { expectedSummary } from '../../support/expected-summary.ts';
 import { liveRows, liveRowsStart } from '../../support/summary-rows.ts';
+import { createTestTeam } from '../../support/teams.ts';
 
 const stack = inject('stack');
 type Sessions = Awaited<ReturnType<typeof liveRows>>['sessions'];
@@ -44,14 +44,7 @@ describe('replay API (real Postgres, MinIO, chDB)', () => {
     db = await openPostgres({ kind: 'postgres', url: stack.postgres!.url });
     await migratePostgres(db);
     const teams = new TeamStore(db);
-    const team = (name: string) =>
-      teams.create({
-        name,
-        apiToken: `phc_${randomUUID()}`,
-        sessionRecordingEnabled: true,
-        retention: '90d',
-        consoleLogCaptureEnabled: true,
-      });
+    const team = (name: string) => createTestTeam(teams, { name, retention: '90d' });
     teamA = await team('A');
     teamB = await team('B');
     store = await freshBucketStore();

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +21,7 @@ import { type Team, TeamStore } from '../../../src/teams/team-store.ts';
 import { freshBucketStore } from '../../support/blob-consumer.ts';
 import { syntheticSession } from '../../support/expected-summary.ts';
 import { writeFlushes } from '../../support/summary-rows.ts';
+import { createTestTeam } from '../../support/teams.ts';
 
 const stack = inject('stack');
 const DAY = 86_400_000;
@@ -41,14 +41,7 @@ describe('replay API: sessions past their retention (real Postgres, MinIO, chDB)
     db = await openPostgres({ kind: 'postgres', url: stack.postgres!.url });
     await migratePostgres(db);
     const teams = new TeamStore(db);
-    const team = (retention: RetentionClass) =>
-      teams.create({
-        name: `retention ${retention}`,
-        apiToken: `phc_${randomUUID()}`,
-        sessionRecordingEnabled: true,
-        retention,
-        consoleLogCaptureEnabled: true,
-      });
+    const team = (retention: RetentionClass) => createTestTeam(teams, { name: `retention ${retention}`, retention });
     team30 = await team('30d');
     const team90 = await team('90d');
     store = await freshBucketStore();

@@ -9,6 +9,7 @@ import { openPostgres } from '../../../src/postgres/database.ts';
 import { migratePostgres } from '../../../src/postgres/migrations.ts';
 import { type Team, TeamStore } from '../../../src/teams/team-store.ts';
 import { sampleRrwebEvents, snapshotBody } from '../../support/capture.ts';
+import { createTestTeam } from '../../support/teams.ts';
 
 const stack = inject('stack');
 
@@ -108,13 +109,7 @@ describe('a flood of large bogus uploads', () => {
   beforeAll(async () => {
     const db = await openPostgres({ kind: 'postgres', url: stack.postgres!.url });
     await migratePostgres(db);
-    team = await new TeamStore(db).create({
-      name: 'flood',
-      apiToken: `phc_${randomUUID().replaceAll('-', '')}`,
-      sessionRecordingEnabled: true,
-      retention: '30d',
-      consoleLogCaptureEnabled: true,
-    });
+    team = await createTestTeam(new TeamStore(db), { name: 'flood' });
     await db.close();
     const port = await freePort();
     base = `http://${LOOPBACK}:${port}`;

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +17,7 @@ import { syntheticSession } from '../../support/expected-summary.ts';
 import { eventually } from '../../support/kafka-offsets.ts';
 import { type ReplayProcess, spawnReplay } from '../../support/replay-process.ts';
 import { utcMidnightDaysAgo, writeFlushes } from '../../support/summary-rows.ts';
+import { createTestTeam } from '../../support/teams.ts';
 
 const stack = inject('stack');
 // Two consecutive UTC days some days ago, well inside the team's year (past it, the API answers 410).
@@ -50,13 +50,7 @@ describe('bulk delete, killed half-way and resumed', () => {
     dir = await mkdtemp(join(tmpdir(), 'replay-bulk-delete-'));
     db = await openPostgres({ kind: 'postgres', url: stack.postgres!.url });
     await migratePostgres(db);
-    team = await new TeamStore(db).create({
-      name: 'bulk',
-      apiToken: `phc_${randomUUID()}`,
-      sessionRecordingEnabled: true,
-      retention: '1y',
-      consoleLogCaptureEnabled: true,
-    });
+    team = await createTestTeam(new TeamStore(db), { name: 'bulk', retention: '1y' });
     key = (await new ApiKeyStore(db).create('bulk deleter', [team.id], ['delete'])).key;
     store = await freshBucketStore();
     // Twenty flushes (twenty objects of 500 sessions): day 1's sessions, then day 2's, in the chDB the API process

@@ -26,6 +26,7 @@ import { freshBucketStore } from '../../support/blob-consumer.ts';
 import { syntheticSession } from '../../support/expected-summary.ts';
 import { eventually } from '../../support/kafka-offsets.ts';
 import { utcMidnightDaysAgo, writeFlushes } from '../../support/summary-rows.ts';
+import { createTestTeam } from '../../support/teams.ts';
 
 const stack = inject('stack');
 // 09:00 UTC some days ago, well inside the team's 90 days (past them, the API answers 410 recording_expired).
@@ -59,14 +60,7 @@ describe('delete API (real MinIO, Postgres, chDB, Redis)', () => {
     db = await openPostgres({ kind: 'postgres', url: stack.postgres!.url });
     await migratePostgres(db);
     const teams = new TeamStore(db);
-    const create = (name: string) =>
-      teams.create({
-        name,
-        apiToken: `phc_${randomUUID()}`,
-        sessionRecordingEnabled: true,
-        retention: '90d',
-        consoleLogCaptureEnabled: true,
-      });
+    const create = (name: string) => createTestTeam(teams, { name, retention: '90d' });
     team = await create('deleting');
     other = await create('other');
     store = await freshBucketStore();

@@ -12,6 +12,7 @@ import { type Team, TeamStore } from '../../../src/teams/team-store.ts';
 import { freshBucketStore } from '../../support/blob-consumer.ts';
 import { postRaw, sampleRrwebEvents, snapshotBody } from '../../support/capture.ts';
 import { startSinkAndApi } from '../../support/pipeline.ts';
+import { createTestTeam } from '../../support/teams.ts';
 
 const stack = inject('stack');
 const FLUSH_INTERVAL_MS = 1000;
@@ -61,13 +62,7 @@ describe('kill -9 of capture and of the blob consumer, then a restart', () => {
     dir = await mkdtemp(join(tmpdir(), 'replay-kill-'));
     db = await openPostgres({ kind: 'postgres', url: stack.postgres!.url });
     await migratePostgres(db);
-    team = await new TeamStore(db).create({
-      name: 'kill test',
-      apiToken: `phc_${randomUUID().replaceAll('-', '')}`,
-      sessionRecordingEnabled: true,
-      retention: '30d',
-      consoleLogCaptureEnabled: true,
-    });
+    team = await createTestTeam(new TeamStore(db), { name: 'kill test' });
     key = (await new ApiKeyStore(db).create('kill', [team.id])).key;
     const store = await freshBucketStore();
     const instance = randomUUID().slice(0, 8);
