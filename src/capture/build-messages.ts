@@ -1,4 +1,5 @@
 import { compressLz4Frame } from '../codec/lz4-frames.ts';
+import { ScratchBuffer } from '../codec/scratch-buffer.ts';
 import { ReplayError } from '../errors/index.ts';
 import { encodeRecordingMessage, MAX_HEADER_BYTES, type RecordingMessageHeader } from '../recordings/message-codec.ts';
 import type { RrwebEvent } from '../recordings/rrweb.ts';
@@ -31,6 +32,9 @@ export interface RecordingRecord {
 export function rawBudget(maxMessageBytes: number): number {
   return Math.floor(((maxMessageBytes - MAX_HEADER_BYTES - 64) * 255) / 256);
 }
+
+/** JSONL is assembled in one reused buffer (it lives only until it is compressed). */
+const jsonlScratch = new ScratchBuffer(8 << 20);
 
 /**
  * Frames one session's events into recordings-topic messages: JSONL `[window_id, event]` lines, split at event
@@ -81,7 +85,7 @@ export function buildRecordingMessages(
   }
 
   const jsonl = (chunk: (typeof chunks)[number]): Buffer => {
-    const out = Buffer.allocUnsafe(chunk.bytes);
+    const out = jsonlScratch.take(chunk.bytes);
     let at = 0;
     for (const line of chunk.lines) {
       if (typeof line !== 'number') {

@@ -1,6 +1,6 @@
 /**
  * The bytes of JSON's structure, for the scanners that walk a body's bytes instead of parsing it (token-scan.ts,
- * event-slices.ts). A scanner copies them into constants of its own module (`const { QUOTE } = jsonBytes`): V8 folds
+ * snapshot-scanner.ts). A scanner copies them into constants of its own module (`const { QUOTE } = jsonBytes`): V8 folds
  * those into the scan loops but not imported bindings, which cost the exact token scan ~15% of its speed.
  */
 export const QUOTE = 0x22;

@@ -1,14 +1,16 @@
 import { type ErrorCode, ReplayError } from '../errors/index.ts';
 import { MAX_DISTINCT_ID_LENGTH, MAX_LIBRARY_LENGTH, MAX_WINDOWS_PER_SESSION } from '../recordings/bounds.ts';
 import { type RrwebEvent, rrwebEventProblem, SESSION_ID_PATTERN } from '../recordings/rrweb.ts';
-import { type EventSlices, locateSnapshotEvents, NOT_COMPACT } from './event-slices.ts';
+import { type SnapshotBody, snapshotBodyOf } from './snapshot-body.ts';
+import { scanSnapshotBody } from './snapshot-scanner.ts';
 
 export interface SnapshotEvent {
   readonly windowId: string;
+  /** The event, or (from the scanner) its skeleton: the fields the summary and the bounds read. */
   readonly event: RrwebEvent;
   /**
-   * The event's own bytes in the request body (a view, compact JSON that parses to exactly `event`), when they could
-   * be located: its JSONL line is built from them instead of re-serialising `event`.
+   * The event's own bytes in the request body (a view, compact JSON that parses to the event), when the scanner read
+   * the body: its JSONL line is built from them. Without them `event` is the whole event, re-serialised.
    */
   readonly raw?: Buffer | undefined;
 }
@@ -41,12 +43,6 @@ export interface SnapshotRequest {
   readonly dropped: DroppedEvents;
 }
 
-type Json = Record<string, unknown>;
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function idString(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
   if (typeof value === 'number' && Number.isFinite(value)) return String(value);
@@ -58,26 +54,16 @@ function idString(value: unknown): string | undefined {
  * `$snapshot_data` (rrweb events), `$session_id`, `$window_id`, `token`, `distinct_id`, `$lib` and, from mobile SDKs,
  * `$snapshot_source`. Other events in the batch are ignored. Events are grouped by session, in arrival order.
  *
+ * The body is read by the validating scanner when it is one the scanner takes (what posthog-js sends), else by
+ * `JSON.parse` (snapshot-scanner.ts); the decisions below see the same values either way.
+ *
  * Input bounds (DESIGN §3.5.1) apply per event and per item: an event or item that breaks one is dropped alone and
  * counted under its code, and the rest is accepted. The request fails only when it is not a batch at all, carries two
  * tokens, or nothing of it is left (then with the first drop's code).
  */
 export function parseSnapshotRequest(json: Buffer): SnapshotRequest {
-  let body: unknown;
-  try {
-    body = JSON.parse(json.toString('utf8'));
-  } catch (error) {
-    throw new ReplayError('invalid_json', `body is not valid JSON: ${(error as Error).message}`);
-  }
-  if (!isObject(body) && !Array.isArray(body)) throw new ReplayError('invalid_payload', 'the body is not a batch');
-  let slices: EventSlices;
-  try {
-    slices = locateSnapshotEvents(json);
-  } catch {
-    slices = undefined; // cannot happen on a body JSON.parse accepted; the events are then re-serialised
-  }
-  const items = Array.isArray(body) ? body : [body];
-  const topLevelToken = isObject(body) ? (idString(body.api_key) ?? idString(body.token)) : undefined;
+  const body = scanSnapshotBody(json) ?? parseWithJson(json);
+  const topLevelToken = body.root === 'object' ? (idString(body.rootApiKey) ?? idString(body.rootToken)) : undefined;
   let token = topLevelToken;
   const sessions = new Map<string, ParsedSession & { readonly windows: Set<string> }>();
   const dropped: DroppedEvents = { count: 0, byCode: {}, examples: [] };
@@ -91,17 +77,17 @@ export function parseSnapshotRequest(json: Buffer): SnapshotRequest {
   let eventCount = 0;
   let snapshots = 0;
 
-  items.forEach((item, index) => {
-    if (!isObject(item) || item.event !== '$snapshot') return;
+  body.items.forEach((item, index) => {
+    if (item === undefined || item.event !== '$snapshot') return;
     snapshots++;
     const props = item.properties;
-    const data = isObject(props) ? props.$snapshot_data : undefined;
-    if (!isObject(props) || !Array.isArray(data)) {
-      drop('invalid_payload', Array.isArray(data) ? data.length : 1, index);
+    const data = props?.data;
+    if (props === undefined || data === undefined) {
+      drop('invalid_payload', 1, index);
       return;
     }
 
-    const itemToken = idString(props.token) ?? idString(item.api_key) ?? topLevelToken;
+    const itemToken = idString(props.token) ?? idString(item.apiKey) ?? topLevelToken;
     if (itemToken !== undefined) {
       if (token !== undefined && token !== itemToken) {
         throw new ReplayError('invalid_payload', 'items of one request carry different tokens');
@@ -110,9 +96,9 @@ export function parseSnapshotRequest(json: Buffer): SnapshotRequest {
     }
     if (data.length === 0) return;
 
-    const sessionId = props.$session_id;
-    const windowId = props.$window_id ?? '';
-    const distinctId = idString(props.distinct_id) ?? idString(item.distinct_id) ?? '';
+    const sessionId = props.sessionId;
+    const windowId = props.windowId ?? '';
+    const distinctId = idString(props.distinctId) ?? idString(item.distinctId) ?? '';
     const itemProblem: ErrorCode | undefined =
       sessionId === undefined || sessionId === null || sessionId === ''
         ? 'missing_session_id'
@@ -133,8 +119,8 @@ export function parseSnapshotRequest(json: Buffer): SnapshotRequest {
       session = {
         sessionId: sessionId as string,
         distinctId,
-        snapshotSource: props.$snapshot_source === 'mobile' ? 'mobile' : 'web',
-        snapshotLibrary: typeof props.$lib === 'string' ? props.$lib.slice(0, MAX_LIBRARY_LENGTH) : 'unknown',
+        snapshotSource: props.snapshotSource === 'mobile' ? 'mobile' : 'web',
+        snapshotLibrary: typeof props.lib === 'string' ? props.lib.slice(0, MAX_LIBRARY_LENGTH) : 'unknown',
         events: [],
         windows: new Set(),
       };
@@ -147,21 +133,14 @@ export function parseSnapshotRequest(json: Buffer): SnapshotRequest {
       }
       session.windows.add(windowId as string);
     }
-    const ranges = slices?.[index];
-    const sliced = ranges !== undefined && ranges.length === 2 * data.length;
     const events = session.events;
-    data.forEach((event, eventIndex) => {
+    data.forEach(({ event, raw }, eventIndex) => {
       const problem = rrwebEventProblem(event);
       if (problem) {
         drop(problem, 1, index, eventIndex);
         return;
       }
-      const start = sliced ? ranges[2 * eventIndex]! : NOT_COMPACT;
-      events.push({
-        windowId: windowId as string,
-        event: event as RrwebEvent,
-        raw: start === NOT_COMPACT ? undefined : json.subarray(start, ranges![2 * eventIndex + 1]),
-      });
+      events.push({ windowId: windowId as string, event: event as RrwebEvent, raw });
       eventCount++;
     });
   });
@@ -180,4 +159,17 @@ export function parseSnapshotRequest(json: Buffer): SnapshotRequest {
     eventCount,
     dropped,
   };
+}
+
+/** The body read by `JSON.parse` (any body the scanner does not take): its events are re-serialised later. */
+function parseWithJson(json: Buffer): SnapshotBody {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json.toString('utf8'));
+  } catch (error) {
+    throw new ReplayError('invalid_json', `body is not valid JSON: ${(error as Error).message}`);
+  }
+  const body = snapshotBodyOf(parsed);
+  if (body === undefined) throw new ReplayError('invalid_payload', 'the body is not a batch');
+  return body;
 }
