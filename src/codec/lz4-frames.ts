@@ -2,7 +2,6 @@ import { createRequire } from 'node:module';
 import { decompressFrameSync } from 'lz4-napi';
 import { ReplayError } from '../errors/index.ts';
 import { ScratchBuffer } from './scratch-buffer.ts';
-import { xxhash32 } from './xxhash32.ts';
 
 /**
  * LZ4 frames (the LZ4 frame format). Capture compresses each message's JSONL as one frame with a content checksum; a
@@ -10,19 +9,24 @@ import { xxhash32 } from './xxhash32.ts';
  * buffer and accepts a frame cut short, so this module walks the frame structure itself: it splits concatenated
  * frames and rejects truncated ones.
  *
- * Frames are written here around the reference C library's block compressor (the `lz4` package's
- * `LZ4_compress_default`), which compresses rrweb JSON about 3.5 times faster than lz4-napi's frame encoder (Rust
+ * Frames are written here around the reference C library's block compressor and XXH32 (the `lz4` package's
+ * `LZ4_compress_default`, `XXH32`), which compresses rrweb JSON about 3.5 times faster than lz4-napi's frame encoder (Rust
  * lz4_flex): that encoder was the largest cost of capture once `JSON.parse` was gone. They are read with lz4-napi.
  */
 const FRAME_MAGIC = 0x184d2204;
 const SKIPPABLE_MASK = 0xfffffff0;
 const SKIPPABLE_MAGIC = 0x184d2a50;
 
-interface Lz4BlockCodec {
+interface Lz4Library {
   /** Compresses `input` into `output[start, end)`; answers the compressed size, or 0 when it does not fit. */
   encodeBlock(input: Buffer, output: Buffer, start: number, end: number): number;
+  /** The reference XXH32 with seed 0 (the frame format's checksum), as a signed 32-bit integer. */
+  utils: { blockChecksum(data: Buffer): number };
 }
-const { encodeBlock } = createRequire(import.meta.url)('lz4') as Lz4BlockCodec;
+const { encodeBlock, utils } = createRequire(import.meta.url)('lz4') as Lz4Library;
+
+/** XXH32 with seed 0, unsigned. */
+export const xxhash32 = (data: Buffer): number => utils.blockChecksum(data) >>> 0;
 
 /** Version 01, independent blocks, a content checksum; no block checksums, content size or dictionary. */
 const FRAME_FLAGS = 0b0110_0100;

@@ -86,11 +86,24 @@ function expectSameAsJsonParse(bytes: Buffer, scanned: SnapshotBody): void {
   });
 }
 
-/** For any bytes: what the scanner takes `JSON.parse` takes, and reads the same. Answers whether it took them. */
+/** `bytes` copied to start at `offset` of a fresh allocation (the scanner reads aligned bodies a word at a time). */
+function placed(bytes: Buffer, offset: number): Buffer {
+  const copy = Buffer.alloc(bytes.length + offset).subarray(offset);
+  bytes.copy(copy);
+  return copy;
+}
+
+/**
+ * For any bytes: what the scanner takes `JSON.parse` takes, and reads the same, whether the body is word-aligned in
+ * memory or not. Answers whether it took them.
+ */
 function differential(bytes: Buffer): boolean {
-  const scanned = scanSnapshotBody(bytes);
-  if (scanned === undefined) return false;
-  expectSameAsJsonParse(bytes, scanned);
+  const aligned = scanSnapshotBody(placed(bytes, 0));
+  const unaligned = scanSnapshotBody(placed(bytes, 1));
+  expect(unaligned === undefined).toBe(aligned === undefined);
+  if (aligned === undefined) return false;
+  expectSameAsJsonParse(bytes, aligned);
+  expectSameAsJsonParse(bytes, unaligned!);
   return true;
 }
 
@@ -227,9 +240,9 @@ describe('the snapshot scanner reads bodies as JSON.parse does', () => {
         } catch {
           parses = false;
         }
-        const took = scanSnapshotBody(bytes) !== undefined;
+        const took = differential(bytes);
         if (!parses) expect(took).toBe(false);
-        if (took && differential(bytes)) taken++;
+        if (took) taken++;
       }),
       { numRuns: 5000 },
     );
@@ -250,7 +263,34 @@ describe('the snapshot scanner reads bodies as JSON.parse does', () => {
         `[{"properties":{"$snapshot_data":[{"data":{"node":[${fragment}]}}]}}]`,
       ]) {
         expect(() => JSON.parse(bytes), bytes).toThrow();
-        expect(scanSnapshotBody(Buffer.from(bytes)), bytes).toBeUndefined();
+        for (const offset of [0, 1, 2, 3]) {
+          expect(scanSnapshotBody(placed(Buffer.from(bytes), offset)), bytes).toBeUndefined();
+        }
+      }
+    }
+  });
+
+  it('finds the end of long strings, and every control byte, quote and escape in them, at any alignment', () => {
+    const text = 'x'.repeat(40);
+    for (let at = 0; at < 12; at++) {
+      for (const [insert, valid] of [
+        ['\u0001', false],
+        ['\u001f', false],
+        ['\t', false],
+        ['\\"', true],
+        ['\\\\', true],
+        ['\\u00e9', true],
+        ['\\q', false],
+        ['é😀', true],
+        ['"', false],
+      ] as const) {
+        const value = `${text.slice(0, at)}${insert}${text.slice(at)}`;
+        const body = `[{"event":"$snapshot","properties":{"$session_id":"s-1","$snapshot_data":[{"type":3,"timestamp":1,"data":{"text":"${value}","href":"${value}"}}]}}]`;
+        for (const offset of [0, 1, 2, 3]) {
+          const bytes = placed(Buffer.from(body), offset);
+          if (valid) expect(differential(bytes), body).toBe(true);
+          else expect(scanSnapshotBody(bytes), body).toBeUndefined();
+        }
       }
     }
   });

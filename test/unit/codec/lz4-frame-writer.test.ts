@@ -2,8 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { compressFrameSync, decompressFrameSync } from 'lz4-napi';
 import { describe, expect, it } from 'vitest';
-import { compressLz4Frame, decompressLz4Frames, scanLz4Frames } from '../../../src/codec/lz4-frames.ts';
-import { xxhash32 } from '../../../src/codec/xxhash32.ts';
+import { compressLz4Frame, decompressLz4Frames, scanLz4Frames, xxhash32 } from '../../../src/codec/lz4-frames.ts';
 
 /** JSONL that compresses like rrweb events do: repeated keys and structure, varying numbers and text. */
 function jsonl(events: number): Buffer {
@@ -35,10 +34,9 @@ describe('XXH32', () => {
     }
   });
 
-  it('follows the seed as the specification does', () => {
-    // Vectors of the reference implementation: XXH32("", 0), XXH32("", 1) and XXH32("abc", 0).
+  it('gives the reference vectors', () => {
+    // XXH32 with seed 0 of "" and "abc", as the specification lists them.
     expect(xxhash32(Buffer.alloc(0))).toBe(0x02cc5d05);
-    expect(xxhash32(Buffer.alloc(0), 1)).toBe(0x0b2cb792);
     expect(xxhash32(Buffer.from('abc'))).toBe(0x32d153ff);
   });
 });
