@@ -134,7 +134,7 @@ export function buildRecordingMessages(
         team_id: String(session.team.id),
         session_id: session.sessionId,
         'content-encoding': 'lz4-frame',
-        format: 'replay-message/1',
+        format: 'replay-message/2',
         captured_at: String(options.capturedAt),
       },
     };

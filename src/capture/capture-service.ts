@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { ReplayError } from '../errors/index.ts';
 import { sendJson } from '../http/respond.ts';
@@ -93,11 +92,19 @@ export async function startCaptureService(options: CaptureOptions): Promise<Capt
   const handleRecording = (req: IncomingMessage, url: URL): Promise<DroppedEvents> =>
     intake.receive(req, url, recordingRoute, async (body) => {
       const request = parseSnapshotRequest(body.json);
-      return await produce(await body.teamOf(request.token), request);
+      return await produce(await body.teamOf(request.token), request, body.wireDigest);
     });
 
-  const produce = async (team: Team, request: ReturnType<typeof parseSnapshotRequest>): Promise<DroppedEvents> => {
-    const requestId = randomUUID();
+  /**
+   * `requestId` is the body's digest, not a random id: a client that resends a request capture committed but never
+   * answered (capture killed between the commit and the response) sends the same bytes, and the blob consumer drops
+   * messages whose session, request and part it already holds (docs/recordings-message.md).
+   */
+  const produce = async (
+    team: Team,
+    request: ReturnType<typeof parseSnapshotRequest>,
+    requestId: string,
+  ): Promise<DroppedEvents> => {
     const capturedAt = Date.now();
     const records: ProducedRecord[] = [];
     for (const session of request.sessions) {

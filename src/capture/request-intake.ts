@@ -23,6 +23,8 @@ export interface IntakeRoute {
 export interface ReceivedBody {
   /** The decoded JSON bytes. */
   readonly json: Buffer;
+  /** SHA-256 of the body as sent (`Upload.wireDigest`): equal for a client's retry of the same request. */
+  readonly wireDigest: string;
   /**
    * The team of the request: that of the token the route's parser read from the body, or, when the body has none, of
    * the token sent before it (header, query string). A token other than the one admitted already is admitted now
@@ -93,6 +95,7 @@ export class RequestIntake {
       if (!first) throw new ReplayError('missing_token', 'the request carries no token');
       return await handle({
         json: upload.json,
+        wireDigest: upload.wireDigest,
         teamOf: async (bodyToken) => {
           const token = bodyToken ?? earlyToken;
           if (token === undefined) throw new ReplayError('missing_token', 'the request carries no token');

@@ -49,7 +49,8 @@ Consumes BLOB_TOPIC in group BLOB_GROUP_ID, spools each session's frames in BLOB
 BLOB_FLUSH_INTERVAL_MS (or BLOB_FLUSH_MAX_BYTES) writes one object per retention class to the blob store
 (BLOB_STORE=fs|s3), then commits the summary rows to clickhouse_session_replay_events together with the consumer
 offsets in one Kafka transaction. Health and metrics on BLOB_CONSUMER_HOST:BLOB_CONSUMER_PORT.
-SIGTERM/SIGINT: stop fetching, flush, commit, leave the group.`,
+SIGTERM/SIGINT: stop fetching, flush, commit, leave the group (with KAFKA_GROUP_INSTANCE_ID set, a static
+member sends no leave: its partitions wait KAFKA_SESSION_TIMEOUT_MS for it to come back before they move).`,
   load: async () => (await import('./blob-consumer-command.ts')).blobConsumerCommand,
 };
 

@@ -176,7 +176,7 @@ export const settings = {
   ),
   kafkaGroupInstanceId: text(
     'KAFKA_GROUP_INSTANCE_ID',
-    'Static group membership id (e.g. the StatefulSet pod name): a restarted consumer gets its partitions back at once, without a rebalance. Empty = dynamic membership.',
+    'Static group membership id (e.g. the StatefulSet pod name): a restarted consumer gets its partitions back at once, without a rebalance. The price: a static member never leaves the group, so after a stop (a scale-down) its partitions wait KAFKA_SESSION_TIMEOUT_MS before another member takes them. Empty = dynamic membership.',
     '',
   ),
   kafkaTopicPartitions: integer(

@@ -106,6 +106,11 @@ export class PartitionConsumer {
       { 'auto.offset.reset': 'earliest' },
     );
     this.consumer.setDefaultConsumeTimeout(options.pollTimeoutMs ?? 100);
+    // librdkafka reports a fatal client error as an error event too; polls after it just return nothing.
+    this.consumer.on('event.error', (error) => {
+      const fatal = fatalOrAsIs(error);
+      if (fatal instanceof ReplayError) this.fail(fatal);
+    });
     this.failed = new Promise((resolve) => {
       this.onFatal = resolve;
     });
@@ -153,7 +158,8 @@ export class PartitionConsumer {
   }
 
   /**
-   * Graceful stop: no more fetching, the sink drains (bounded), then the consumer leaves the group. The group is still
+   * Graceful stop: no more fetching, the sink drains (bounded), then the consumer leaves the group (a static member
+   * sends no leave: the broker holds its partitions for the session timeout, so a restart finds them). The group is still
    * served while draining (see `pollWhile`): a member that joins meanwhile (a rolling deploy) gets its partitions
    * without waiting for this one to leave.
    */
@@ -362,7 +368,7 @@ export class PartitionConsumer {
   private consumeBatch(): Promise<Kafka.Message[]> {
     return new Promise((resolve, reject) =>
       this.consumer.consume(this.options.batchSize ?? 1000, (error, messages) =>
-        error ? reject(error) : resolve(messages),
+        error ? reject(fatalOrAsIs(error)) : resolve(messages),
       ),
     );
   }
@@ -581,4 +587,15 @@ export class PartitionConsumer {
 /** The code a message is quarantined under after repeated unclassified failures. */
 function unhandled(error: ReplayError): ReplayError {
   return new ReplayError('unhandled_error', `failed repeatedly: ${error.message}`, { cause: error });
+}
+
+/**
+ * A librdkafka error after which the client is dead (`isFatal`, or `ERR__FATAL` as the consume callback reports it):
+ * retrying the poll would wait forever on a consumer that fetches nothing, so it becomes `kafka_client_fatal`.
+ */
+function fatalOrAsIs(error: Kafka.LibrdKafkaError): unknown {
+  if (error.isFatal !== true && error.code !== Kafka.CODES.ERRORS.ERR__FATAL) return error;
+  return new ReplayError('kafka_client_fatal', `the Kafka consumer failed for good: ${error.message}`, {
+    cause: error,
+  });
 }

@@ -31,6 +31,10 @@ export const errorCatalogue = {
     'configuration_error',
     'Another process took over this transactional id (a restarted instance, or two instances configured with one id): this one exits.',
   ),
+  kafka_client_fatal: fatal(
+    'dependency_error',
+    'The Kafka client hit an unrecoverable error (librdkafka "fatal", e.g. a static member fenced by a newer one after a broker restart): it can never fetch again, so the process exits and its restart takes over.',
+  ),
   service_start_failed: spec('environment_error', 500, true, 'A local service exited while starting.'),
   service_timeout: spec('environment_error', 503, true, 'A local service did not become ready in time.'),
 

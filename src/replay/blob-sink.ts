@@ -19,6 +19,7 @@ import {
 } from '../recordings/message-codec.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { frameLegacyMessage } from './legacy-message.ts';
+import { RecentRequests } from './recent-requests.ts';
 import { SessionActivity } from './session-activity.ts';
 import { SessionBatch } from './session-batch.ts';
 import { type WrittenObjects, writeObjects } from './write-objects.ts';
@@ -64,6 +65,7 @@ export interface BlobSinkOptions {
 export class BlobSink implements Sink {
   private readonly options: BlobSinkOptions;
   private readonly activity = new SessionActivity();
+  private readonly recentRequests = new RecentRequests();
   private readonly metrics: ReturnType<typeof createBlobSinkMetrics>;
   /** Revocations per partition: data consumed before a revocation is never committed by this consumer. */
   private readonly epochs = new Map<string, number>();
@@ -102,6 +104,15 @@ export class BlobSink implements Sink {
           retention: this.options.legacyRetention,
           capturedAt: message.timestamp ?? Date.now(),
         });
+    const partition = `${message.topic}:${message.partition}`;
+    const requestKey =
+      header.requestId === '' ? undefined : `${header.teamId}/${header.sessionId}/${header.requestId}/${header.part}`;
+    if (requestKey !== undefined && this.recentRequests.has(partition, requestKey)) {
+      // A client's retry of a request already taken: its offset moves on, its events are not stored twice.
+      this.batch.consumed(message.topic, message.partition, message.offset, this.epochOf(message));
+      this.metrics.duplicateRequests.inc();
+      return;
+    }
     const spooled = this.spooledBytes(header, payload);
     this.checkDisk();
     if (this.diskLow()) {
@@ -120,6 +131,7 @@ export class BlobSink implements Sink {
     }
     // Recorded only once the message is in the spool: an offset never moves past data the batch does not hold.
     batch.consumed(message.topic, message.partition, message.offset, this.epochOf(message));
+    if (requestKey !== undefined) this.recentRequests.record(partition, requestKey);
     this.metrics.rawBytes.inc(header.rawBytes);
   }
 
@@ -196,6 +208,7 @@ export class BlobSink implements Sink {
     for (const key of keys) this.epochs.set(key, (this.epochs.get(key) ?? 0) + 1);
     this.batch.dropPartitions(keys);
     this.activity.forget((key) => keys.has(key.slice(0, key.indexOf('/'))));
+    this.recentRequests.forget((partition) => keys.has(partition));
   }
 
   async drain(): Promise<void> {
@@ -390,6 +403,11 @@ export function createBlobSinkMetrics(registry: Registry) {
     rawBytes: new Counter({
       name: 'blob_raw_bytes_total',
       help: 'Uncompressed rrweb JSONL bytes consumed.',
+      registers,
+    }),
+    duplicateRequests: new Counter({
+      name: 'blob_duplicate_requests_total',
+      help: 'Messages dropped as a copy of a capture request already taken (a client resending an unanswered request).',
       registers,
     }),
     deadLetters: new Counter({

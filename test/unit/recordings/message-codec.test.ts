@@ -22,7 +22,7 @@ describe('recordings message envelope (byte-level codec)', () => {
     const header = sampleHeader();
     const payload = compressLz4Frame(jsonl);
     const bytes = encodeRecordingMessage(header, payload);
-    expect(bytes.subarray(0, 5)).toEqual(Buffer.from([0x52, 0x50, 0x4c, 0x4d, 1]));
+    expect(bytes.subarray(0, 5)).toEqual(Buffer.from([0x52, 0x50, 0x4c, 0x4d, 2]));
     const decoded = decodeRecordingMessage(bytes);
     expect(decoded.header).toEqual(header);
     expect(decoded.payload.equals(payload)).toBe(true);
@@ -32,11 +32,24 @@ describe('recordings message envelope (byte-level codec)', () => {
 
   it('rejects every truncation with message_truncated or a header error, never a crash', () => {
     const bytes = encodeRecordingMessage(sampleHeader(), compressLz4Frame(jsonl));
-    const headerEnd = bytes.readUInt32BE(6) + 14;
+    const headerEnd = bytes.readUInt32BE(6) + 18;
     for (let cut = 0; cut < headerEnd + 1; cut++) {
       expect(['message_truncated', 'message_bad_magic']).toContain(decodeCode(bytes.subarray(0, cut)));
     }
-    // A payload cut short passes the envelope but not the frame decoder.
+    // A payload cut short fails its checksum.
+    for (let cut = headerEnd + 1; cut < bytes.length; cut++) {
+      expect(decodeCode(bytes.subarray(0, cut))).toBe('payload_corrupt');
+    }
+  });
+
+  it('still reads version 1 (no payload CRC): there a payload cut short fails the frame decoder', () => {
+    const v2 = encodeRecordingMessage(sampleHeader(), compressLz4Frame(jsonl));
+    const headerEnd = v2.readUInt32BE(6) + 14;
+    const bytes = Buffer.concat([v2.subarray(0, headerEnd), v2.subarray(headerEnd + 4)]);
+    bytes[4] = 1;
+    const decoded = decodeRecordingMessage(bytes);
+    expect(decoded.header).toEqual(sampleHeader());
+    expect(decompressLz4Frames(decoded.payload).equals(jsonl)).toBe(true);
     for (let cut = headerEnd + 1; cut < bytes.length; cut++) {
       const { payload } = decodeRecordingMessage(bytes.subarray(0, cut));
       expect(() => decompressLz4Frames(payload)).toThrow(expect.objectContaining({ code: 'payload_corrupt' }));
@@ -46,7 +59,7 @@ describe('recordings message envelope (byte-level codec)', () => {
   it('rejects a wrong magic and an unknown version with their own codes', () => {
     const bytes = encodeRecordingMessage(sampleHeader(), compressLz4Frame(jsonl));
     const wrongVersion = Buffer.from(bytes);
-    wrongVersion[4] = 2;
+    wrongVersion[4] = 3;
     expect(decodeCode(wrongVersion)).toBe('message_unsupported_version');
     expect(decodeCode(Buffer.from(`{"json":"not an envelope"}`))).toBe('message_bad_magic');
   });
@@ -58,14 +71,11 @@ describe('recordings message envelope (byte-level codec)', () => {
     damagedHeader[10 + Math.floor(headerLength / 2)]! ^= 0x04;
     expect(decodeCode(damagedHeader)).toBe('message_header_corrupt');
 
-    const payloadStart = 14 + headerLength;
-    for (let at = payloadStart + 7; at < bytes.length; at++) {
+    const payloadStart = 18 + headerLength;
+    for (let at = payloadStart - 4; at < bytes.length; at++) {
       const damaged = Buffer.from(bytes);
       damaged[at]! ^= 0x01;
-      const { payload } = decodeRecordingMessage(damaged);
-      expect(() => decompressLz4Frames(payload), `flip at ${at}`).toThrow(
-        expect.objectContaining({ code: 'payload_corrupt' }),
-      );
+      expect(decodeCode(damaged), `flip at ${at}`).toBe('payload_corrupt');
     }
   });
 

@@ -1,0 +1,49 @@
+/**
+ * The capture requests a blob consumer has taken lately, per partition, so a request that arrives twice is spooled
+ * once. Twice happens when capture commits a request and dies before answering: the client resends the same body,
+ * and capture names a request by its body's digest, so both copies carry one `requestId` (and the same `part`s).
+ * Retries come seconds apart and, keyed by session, to the same partition, so a bounded window per partition is
+ * enough. What it cannot see: a copy that lands after a restart or a rebalance whose first copy was committed before
+ * it (the window starts empty), or in the other topic when capture routed the retry to overflow.
+ */
+export class RecentRequests {
+  private readonly byPartition = new Map<string, Map<string, number>>();
+  private readonly maxPerPartition: number;
+  private readonly windowMs: number;
+
+  /**
+   * @param maxPerPartition requests remembered per partition (oldest forgotten first; default 100,000)
+   * @param windowMs how long one is remembered (default 10 minutes)
+   */
+  constructor(maxPerPartition = 100_000, windowMs = 600_000) {
+    this.maxPerPartition = maxPerPartition;
+    this.windowMs = windowMs;
+  }
+
+  /** Whether `key` was recorded on `partition` within the window. */
+  has(partition: string, key: string, now = Date.now()): boolean {
+    const at = this.byPartition.get(partition)?.get(key);
+    return at !== undefined && now - at < this.windowMs;
+  }
+
+  /** Records `key` as taken on `partition`. */
+  record(partition: string, key: string, now = Date.now()): void {
+    let keys = this.byPartition.get(partition);
+    if (!keys) {
+      keys = new Map();
+      this.byPartition.set(partition, keys);
+    }
+    keys.delete(key);
+    keys.set(key, now);
+    // Maps keep insertion order: the first entries are the oldest.
+    for (const [oldest, at] of keys) {
+      if (keys.size <= this.maxPerPartition && now - at < this.windowMs) break;
+      keys.delete(oldest);
+    }
+  }
+
+  /** Forgets the partitions for which `drop` is true (revoked: their next owner reads them again from the commit). */
+  forget(drop: (partition: string) => boolean): void {
+    for (const partition of this.byPartition.keys()) if (drop(partition)) this.byPartition.delete(partition);
+  }
+}
