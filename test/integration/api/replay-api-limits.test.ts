@@ -13,6 +13,7 @@ import { migrateClickHouse } from '../../../src/clickhouse/migrations.ts';
 import { insertSummaryRows } from '../../../src/clickhouse/session-replay-events.ts';
 import { loadConfig } from '../../../src/config/index.ts';
 import { launchChromium } from '../../../src/harness/chromium.ts';
+import { startS3FaultProxy } from '../../../src/harness/s3-fault-proxy.ts';
 import { createLogger, type Logger } from '../../../src/logging/logger.ts';
 import { openPostgres, type SqlDatabase } from '../../../src/postgres/database.ts';
 import { migratePostgres } from '../../../src/postgres/migrations.ts';
@@ -22,7 +23,6 @@ import { S3BlobStore } from '../../../src/storage/s3-blob-store.ts';
 import { type Team, TeamStore } from '../../../src/teams/team-store.ts';
 import { freshBucketStore } from '../../support/blob-consumer.ts';
 import { playerSettled } from '../../support/replay-flow.ts';
-import { startS3FaultProxy } from '../../support/s3-fault-proxy.ts';
 import { liveRows, liveRowsStart, writeFlushes } from '../../support/summary-rows.ts';
 import { createTestTeam } from '../../support/teams.ts';
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { describe, expect, inject, it } from 'vitest';
+import { startS3FaultProxy } from '../../../src/harness/s3-fault-proxy.ts';
 import { ensureTopics } from '../../../src/kafka/admin.ts';
 import {
   expectExactlyOnce,
@@ -13,7 +14,6 @@ import {
 } from '../../support/blob-consumer.ts';
 import { syntheticSession } from '../../support/expected-summary.ts';
 import { produceAll } from '../../support/kafka.ts';
-import { startS3FaultProxy } from '../../support/s3-fault-proxy.ts';
 
 const stack = inject('stack');
 const brokers = stack.kafka!.brokers;

@@ -1,6 +1,6 @@
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { LOOPBACK } from '../../src/harness/ports.ts';
+import { LOOPBACK } from './ports.ts';
 
 /**
  * An HTTP proxy in front of the real MinIO that can be switched to answer every request with S3's 503 SlowDown (an
