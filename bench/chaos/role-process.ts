@@ -17,6 +17,8 @@ export class RoleProcess {
   /** Base URLs whose `/readyz` must all answer 200 for the role to be ready. */
   private readonly healthUrls: readonly string[];
   private current: ManagedProcess | undefined;
+  /** Restarts of a process that exited by itself (a fatal error), as a supervisor (Kubernetes, compose) would. */
+  restarts = 0;
 
   constructor(options: {
     name: string;
@@ -38,7 +40,7 @@ export class RoleProcess {
 
   start(): void {
     if (this.running) throw new Error(`${this.name} is already running`);
-    this.current = new ManagedProcess({
+    const started = new ManagedProcess({
       name: this.name,
       command: process.execPath,
       args: this.script,
@@ -46,15 +48,34 @@ export class RoleProcess {
       cwd: repoRoot,
       logFile: this.logFile,
     });
+    this.current = started;
+    // A process that exits by itself (a fatal error: it cannot go on) is started again after a second, as its
+    // supervisor would. One this class killed or stopped is not: the scenario decides when it comes back.
+    started
+      .completion()
+      .catch(() => {})
+      .then(async () => {
+        if (this.current !== started || started === this.ending) return;
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        if (this.current !== started || started === this.ending) return;
+        this.restarts++;
+        process.stderr.write(`[chaos] ${this.name} exited by itself (see ${this.logFile}); started again\n`);
+        this.start();
+      });
   }
+
+  /** The process being killed or stopped on purpose (never restarted by the supervision above). */
+  private ending: ManagedProcess | undefined;
 
   /** kill -9. */
   async kill(): Promise<void> {
+    this.ending = this.current;
     await this.current?.kill();
   }
 
   /** SIGTERM (the role's clean shutdown), SIGKILL after 20 s. */
   async stop(): Promise<void> {
+    this.ending = this.current;
     await this.current?.stop(20_000);
   }
 

@@ -6,6 +6,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { decompressLz4Frames, scanLz4Frames } from '../codec/lz4-frames.ts';
 import { backoffDelay, sleep } from '../consumer/backoff.ts';
 import { deadLetterRecord, quarantinedSessionRecord } from '../consumer/dead-letter.ts';
+import { RecentKeys } from '../consumer/recent-keys.ts';
 import { type ConsumerHandle, type PartitionRef, partitionKey, type Sink } from '../consumer/sink.ts';
 import { asReplayError, ReplayError } from '../errors/index.ts';
 import type { ProducedRecord, TransactionalProducer } from '../kafka/transactional-producer.ts';
@@ -19,7 +20,6 @@ import {
 } from '../recordings/message-codec.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { frameLegacyMessage } from './legacy-message.ts';
-import { RecentRequests } from './recent-requests.ts';
 import { SessionActivity } from './session-activity.ts';
 import { SessionBatch } from './session-batch.ts';
 import { type WrittenObjects, writeObjects } from './write-objects.ts';
@@ -65,7 +65,7 @@ export interface BlobSinkOptions {
 export class BlobSink implements Sink {
   private readonly options: BlobSinkOptions;
   private readonly activity = new SessionActivity();
-  private readonly recentRequests = new RecentRequests();
+  private readonly recentRequests = new RecentKeys();
   private readonly metrics: ReturnType<typeof createBlobSinkMetrics>;
   /** Revocations per partition: data consumed before a revocation is never committed by this consumer. */
   private readonly epochs = new Map<string, number>();

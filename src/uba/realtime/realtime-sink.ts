@@ -6,6 +6,8 @@ import {
   type BatchingSinkOptions,
   type PartitionWork,
 } from '../../consumer/batching-sink.ts';
+import { RecentKeys } from '../../consumer/recent-keys.ts';
+import { partitionKey } from '../../consumer/sink.ts';
 import { asReplayError, ReplayError } from '../../errors/index.ts';
 import { readBehaviorRecord } from '../behavior-record-check.ts';
 import {
@@ -69,6 +71,8 @@ export class RealtimeSink extends BatchingSink<Entry> {
   private lastAnswerAt = Date.now();
   private pinging = false;
   private readonly metrics: ReturnType<typeof createRealtimeMetrics>;
+  /** Behaviours taken lately: a client's resent behaviour (same event id) counts once, as ClickHouse keeps it once. */
+  private readonly recentEvents = new RecentKeys();
 
   constructor(options: RealtimeSinkOptions) {
     // No gathering: a script per partition costs Redis little, and counters are the fresher for it.
@@ -78,9 +82,22 @@ export class RealtimeSink extends BatchingSink<Entry> {
   }
 
   /** Never talks to Redis; throws `behavior_record_invalid` (poison) having taken nothing. */
-  protected decode(message: Kafka.Message): Entry {
+  protected decode(message: Kafka.Message): Entry | undefined {
     const record = readBehaviorRecord(message.value);
+    const partition = partitionKey({ topic: message.topic, partition: message.partition });
+    // What makes a row of user_behaviors one row (its sorting key): Redis counts a behaviour as often as ClickHouse keeps it.
+    const key = `${record.tenant_id}/${record.event_id}/${record.user_id}/${record.action_type}/${record.scenario_id}/${record.timestamp}`;
+    if (this.recentEvents.has(partition, key)) {
+      this.metrics.resent.inc();
+      return undefined;
+    }
+    this.recentEvents.record(partition, key);
     return { offset: message.offset, updates: keyUpdates(record, this.options.rules), message };
+  }
+
+  protected override forget(keys: readonly string[]): void {
+    const dropped = new Set(keys);
+    this.recentEvents.forget((partition) => dropped.has(partition));
   }
 
   protected countDeadLetter(code: string): void {
@@ -214,6 +231,11 @@ export function createRealtimeMetrics(registry: Registry, held: () => number) {
     skipped: new Counter({
       name: 'realtime_messages_skipped_total',
       help: 'Behaviours skipped because their partition offset was already applied (a replay after a crash or a lost reply).',
+      registers,
+    }),
+    resent: new Counter({
+      name: 'realtime_messages_resent_total',
+      help: 'Behaviours skipped as a copy of one taken lately (same event id: a client resending an unanswered request).',
       registers,
     }),
     redisErrors: new Counter({

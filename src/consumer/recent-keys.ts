@@ -1,18 +1,18 @@
 /**
- * The capture requests a blob consumer has taken lately, per partition, so a request that arrives twice is spooled
- * once. Twice happens when capture commits a request and dies before answering: the client resends the same body,
- * and capture names a request by its body's digest, so both copies carry one `requestId` (and the same `part`s).
- * Retries come seconds apart and, keyed by session, to the same partition, so a bounded window per partition is
- * enough. What it cannot see: a copy that lands after a restart or a rebalance whose first copy was committed before
- * it (the window starts empty), or in the other topic when capture routed the retry to overflow.
+ * The keys of the messages a sink took lately, per partition, so that a copy arriving again is applied once. Copies
+ * come from clients: capture commits a request and dies before answering, and the client resends it. A resent
+ * recording carries the same request id (capture names a request by its body's digest) and a resent behaviour the
+ * same event id. Retries come seconds apart and, keyed by session or user, to the same partition, so a bounded window
+ * per partition is enough. What it cannot see: a copy that lands after a restart or a rebalance whose first copy was
+ * committed before it (the window starts empty), or one that capture routed to another topic.
  */
-export class RecentRequests {
+export class RecentKeys {
   private readonly byPartition = new Map<string, Map<string, number>>();
   private readonly maxPerPartition: number;
   private readonly windowMs: number;
 
   /**
-   * @param maxPerPartition requests remembered per partition (oldest forgotten first; default 100,000)
+   * @param maxPerPartition keys remembered per partition (oldest forgotten first; default 100,000)
    * @param windowMs how long one is remembered (default 10 minutes)
    */
   constructor(maxPerPartition = 100_000, windowMs = 600_000) {
