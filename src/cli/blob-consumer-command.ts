@@ -3,7 +3,7 @@ import { topicNames } from '../kafka/topics.ts';
 import { TransactionalProducer } from '../kafka/transactional-producer.ts';
 import type { Logger } from '../logging/logger.ts';
 import { createMetricsRegistry } from '../metrics/registry.ts';
-import { BlobSink } from '../replay/blob-sink.ts';
+import { BlobSink } from '../blob-consumer/blob-sink.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { openBlobStore } from '../storage/open-blob-store.ts';
 import { startConsumerService } from './consumer-service.ts';

@@ -5,7 +5,7 @@ import { createCaptureMetrics } from '../capture/capture-metrics.ts';
 import { createSinkMetrics } from '../clickhouse/summary-sink.ts';
 import { createConsumerMetrics } from '../consumer/consumer-metrics.ts';
 import { createHttpMetrics } from '../http/server.ts';
-import { createBlobSinkMetrics } from '../replay/blob-sink.ts';
+import { createBlobSinkMetrics } from '../blob-consumer/blob-sink.ts';
 import { createBehaviorsMetrics } from '../uba/behaviors-sink.ts';
 import { createRealtimeMetrics } from '../uba/realtime/realtime-sink.ts';
 import { processMetricsRegistry } from './registry.ts';

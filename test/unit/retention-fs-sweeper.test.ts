@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logging/logger.ts';
 import { type RetentionClass, retentionClasses } from '../../src/recordings/message-codec.ts';
 import { retentionDays } from '../../src/recordings/summary-row.ts';
-import { objectKey } from '../../src/replay/write-objects.ts';
+import { objectKey } from '../../src/blob-consumer/write-objects.ts';
 import { FsBlobStore } from '../../src/storage/fs-blob-store.ts';
 import { startRetentionSweeper, sweepExpiredObjects } from '../../src/storage/fs-retention-sweeper.ts';
 

@@ -16,7 +16,7 @@ import { openPostgres, type SqlDatabase } from '../../../src/postgres/database.t
 import { migratePostgres } from '../../../src/postgres/migrations.ts';
 import { decodeObject } from '../../../src/recordings/blob-object.ts';
 import type { SummaryRow } from '../../../src/recordings/summary-row.ts';
-import { rebuildSummaryRows } from '../../../src/replay/reindex.ts';
+import { rebuildSummaryRows } from '../../../src/blob-consumer/reindex.ts';
 import type { S3BlobStore } from '../../../src/storage/s3-blob-store.ts';
 import { type Team, TeamStore } from '../../../src/teams/team-store.ts';
 import { insertBehaviors } from '../../../src/uba/behavior-rows.ts';

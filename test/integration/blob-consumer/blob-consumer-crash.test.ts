@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { ensureTopics } from '../../../src/kafka/admin.ts';
 import { topicNames } from '../../../src/kafka/topics.ts';
-import { findOrphans } from '../../../src/replay/orphans.ts';
+import { findOrphans } from '../../../src/blob-consumer/orphans.ts';
 import {
   expectExactlyOnce,
   freshBucketStore,
