@@ -1,9 +1,9 @@
+import { BlobSink } from '../blob-consumer/blob-sink.ts';
 import type { Config } from '../config/index.ts';
 import { topicNames } from '../kafka/topics.ts';
 import { TransactionalProducer } from '../kafka/transactional-producer.ts';
 import type { Logger } from '../logging/logger.ts';
 import { createMetricsRegistry } from '../metrics/registry.ts';
-import { BlobSink } from '../blob-consumer/blob-sink.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { openBlobStore } from '../storage/open-blob-store.ts';
 import { startConsumerService } from './consumer-service.ts';

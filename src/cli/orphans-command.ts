@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { topicNames } from '../kafka/topics.ts';
 import { findOrphans } from '../blob-consumer/orphans.ts';
+import { topicNames } from '../kafka/topics.ts';
 import { openBlobStore } from '../storage/open-blob-store.ts';
 import type { Command } from './command.ts';
 

@@ -1,10 +1,10 @@
 import { parseArgs } from 'node:util';
+import { reindex } from '../blob-consumer/reindex.ts';
 import { clickhouseTargetFromUrl, openClickHouse } from '../clickhouse/client.ts';
 import { migrateClickHouse } from '../clickhouse/migrations.ts';
 import { DeletionStore } from '../deletion/deletion-store.ts';
 import { ReplayError } from '../errors/index.ts';
 import { migratePostgres } from '../postgres/migrations.ts';
-import { reindex } from '../blob-consumer/reindex.ts';
 import { openBlobStore } from '../storage/open-blob-store.ts';
 import type { Command } from './command.ts';
 import { openDatabase } from './runtime.ts';

@@ -1,11 +1,11 @@
 import { type Metric, Registry } from 'prom-client';
 import { createAnalyticsMetrics } from '../api/analytics-api.ts';
 import { createApiMetrics } from '../api/replay-api.ts';
+import { createBlobSinkMetrics } from '../blob-consumer/blob-sink.ts';
 import { createCaptureMetrics } from '../capture/capture-metrics.ts';
 import { createSinkMetrics } from '../clickhouse/summary-sink.ts';
 import { createConsumerMetrics } from '../consumer/consumer-metrics.ts';
 import { createHttpMetrics } from '../http/server.ts';
-import { createBlobSinkMetrics } from '../blob-consumer/blob-sink.ts';
 import { createBehaviorsMetrics } from '../uba/behaviors-sink.ts';
 import { createRealtimeMetrics } from '../uba/realtime/realtime-sink.ts';
 import { processMetricsRegistry } from './registry.ts';

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
+import { SessionActivity } from '../../src/blob-consumer/session-activity.ts';
+import { SessionBatch } from '../../src/blob-consumer/session-batch.ts';
+import { writeObjects } from '../../src/blob-consumer/write-objects.ts';
 import { buildRecordingMessages } from '../../src/capture/build-messages.ts';
 import { decodeRecordingMessage } from '../../src/recordings/message-codec.ts';
 import type { SummaryRow } from '../../src/recordings/summary-row.ts';
-import { SessionActivity } from '../../src/replay/session-activity.ts';
-import { SessionBatch } from '../../src/replay/session-batch.ts';
-import { writeObjects } from '../../src/replay/write-objects.ts';
 import type { BlobStore } from '../../src/storage/blob-store.ts';
 import { FsBlobStore } from '../../src/storage/fs-blob-store.ts';
 import type { Team } from '../../src/teams/team-store.ts';

@@ -4,9 +4,9 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
+import { findOrphans } from '../../../src/blob-consumer/orphans.ts';
 import { ensureTopics } from '../../../src/kafka/admin.ts';
 import { topicNames } from '../../../src/kafka/topics.ts';
-import { findOrphans } from '../../../src/blob-consumer/orphans.ts';
 import {
   expectExactlyOnce,
   freshBucketStore,

@@ -6,6 +6,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ApiKeyStore } from '../../../src/api/api-keys.ts';
+import { rebuildSummaryRows } from '../../../src/blob-consumer/reindex.ts';
 import { runApi } from '../../../src/cli/api-command.ts';
 import { openClickHouse } from '../../../src/clickhouse/client.ts';
 import { migrateClickHouse } from '../../../src/clickhouse/migrations.ts';
@@ -16,7 +17,6 @@ import { openPostgres, type SqlDatabase } from '../../../src/postgres/database.t
 import { migratePostgres } from '../../../src/postgres/migrations.ts';
 import { decodeObject } from '../../../src/recordings/blob-object.ts';
 import type { SummaryRow } from '../../../src/recordings/summary-row.ts';
-import { rebuildSummaryRows } from '../../../src/blob-consumer/reindex.ts';
 import type { S3BlobStore } from '../../../src/storage/s3-blob-store.ts';
 import { type Team, TeamStore } from '../../../src/teams/team-store.ts';
 import { insertBehaviors } from '../../../src/uba/behavior-rows.ts';

@@ -2,13 +2,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SessionActivity } from '../../../src/blob-consumer/session-activity.ts';
+import { SessionBatch } from '../../../src/blob-consumer/session-batch.ts';
+import { writeObjects } from '../../../src/blob-consumer/write-objects.ts';
 import { buildRecordingMessages } from '../../../src/capture/build-messages.ts';
 import { decompressLz4Frames } from '../../../src/codec/lz4-frames.ts';
 import { type BlockCodec, decodeBlock, decodeObject } from '../../../src/recordings/blob-object.ts';
 import { decodeRecordingMessage } from '../../../src/recordings/message-codec.ts';
-import { SessionActivity } from '../../../src/blob-consumer/session-activity.ts';
-import { SessionBatch } from '../../../src/blob-consumer/session-batch.ts';
-import { writeObjects } from '../../../src/blob-consumer/write-objects.ts';
 import { FsBlobStore } from '../../../src/storage/fs-blob-store.ts';
 import type { Team } from '../../../src/teams/team-store.ts';
 
