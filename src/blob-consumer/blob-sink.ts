@@ -13,6 +13,7 @@ import type { ProducedRecord, TransactionalProducer } from '../kafka/transaction
 import type { Logger } from '../logging/logger.ts';
 import type { BlockCodec } from '../recordings/blob-object.ts';
 import {
+  type DecodedRecordingMessage,
   decodeRecordingMessage,
   hasMessageMagic,
   type RecordingMessageHeader,
@@ -98,15 +99,19 @@ export class BlobSink implements Sink {
   take(message: Kafka.Message): void {
     const value = message.value;
     if (!value || value.length === 0) throw new ReplayError('message_truncated', 'empty message');
-    const { header, payload } = hasMessageMagic(value)
+    const { header, payload, payloadCrc32 }: DecodedRecordingMessage = hasMessageMagic(value)
       ? decodeRecordingMessage(value)
       : frameLegacyMessage(value, {
           retention: this.options.legacyRetention,
           capturedAt: message.timestamp ?? Date.now(),
         });
     const partition = `${message.topic}:${message.partition}`;
+    // A copy is the same request part with the same bytes: capture names a request by its content, and the payload
+    // CRC keeps another producer that reuses ids from losing data. Legacy and version-1 messages have no such key.
     const requestKey =
-      header.requestId === '' ? undefined : `${header.teamId}/${header.sessionId}/${header.requestId}/${header.part}`;
+      payloadCrc32 === undefined
+        ? undefined
+        : `${header.teamId}/${header.sessionId}/${header.requestId}/${header.part}/${payloadCrc32}`;
     if (requestKey !== undefined && this.recentRequests.has(partition, requestKey)) {
       // A client's retry of a request already taken: its offset moves on, its events are not stored twice.
       this.batch.consumed(message.topic, message.partition, message.offset, this.epochOf(message));

@@ -65,6 +65,8 @@ export interface DecodedRecordingMessage {
   readonly header: RecordingMessageHeader;
   /** The LZ4 frame, a view into the input buffer (no copy). */
   readonly payload: Buffer;
+  /** The payload's CRC-32 (checked), from version 2 on. */
+  readonly payloadCrc32?: number;
 }
 
 export function encodeRecordingMessage(header: RecordingMessageHeader, payload: Buffer): Buffer {
@@ -119,10 +121,11 @@ export function decodeRecordingMessage(bytes: Buffer): DecodedRecordingMessage {
   if (problem) throw new ReplayError('message_header_invalid', problem);
   if (bytes.length === payloadStart) throw new ReplayError('message_truncated', 'no payload');
   const payload = bytes.subarray(payloadStart);
-  if (version !== 1 && crc32(payload) !== bytes.readUInt32BE(payloadStart - CRC_BYTES)) {
-    throw new ReplayError('payload_corrupt', 'payload checksum mismatch');
-  }
-  return { header: parsed as RecordingMessageHeader, payload };
+  const header = parsed as RecordingMessageHeader;
+  if (version === 1) return { header, payload };
+  const payloadCrc32 = bytes.readUInt32BE(payloadStart - CRC_BYTES);
+  if (crc32(payload) !== payloadCrc32) throw new ReplayError('payload_corrupt', 'payload checksum mismatch');
+  return { header, payload, payloadCrc32 };
 }
 
 const isTime = isTimestamp;

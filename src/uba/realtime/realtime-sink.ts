@@ -71,7 +71,7 @@ export class RealtimeSink extends BatchingSink<Entry> {
   private lastAnswerAt = Date.now();
   private pinging = false;
   private readonly metrics: ReturnType<typeof createRealtimeMetrics>;
-  /** Behaviours taken lately: a client's resent behaviour (same event id) counts once, as ClickHouse keeps it once. */
+  /** Event ids taken lately: a client's resent behaviour counts once, as ClickHouse keeps it once. */
   private readonly recentEvents = new RecentKeys();
 
   constructor(options: RealtimeSinkOptions) {
@@ -85,8 +85,8 @@ export class RealtimeSink extends BatchingSink<Entry> {
   protected decode(message: Kafka.Message): Entry | undefined {
     const record = readBehaviorRecord(message.value);
     const partition = partitionKey({ topic: message.topic, partition: message.partition });
-    // What makes a row of user_behaviors one row (its sorting key): Redis counts a behaviour as often as ClickHouse keeps it.
-    const key = `${record.tenant_id}/${record.event_id}/${record.user_id}/${record.action_type}/${record.scenario_id}/${record.timestamp}`;
+    // The behaviour sink keeps one row per tenant and event id (user_behavior_ids); Redis counts the same way.
+    const key = `${record.tenant_id}/${record.event_id}`;
     if (this.recentEvents.has(partition, key)) {
       this.metrics.resent.inc();
       return undefined;
