@@ -4,14 +4,15 @@
  * as PostHog-style JSON messages (the parse-based path: parse + per-event re-stringify + compress). A third run
  * measures memory with many small open sessions.
  *
- *   node bench/blob-consumer/run.ts [--sessions 300] [--open-sessions 1000,10000,100000]
+ *   node bench/blob-consumer/run.ts [--sessions 300] [--open-sessions 1000,10000,100000] [--out FILE]
  *
- * Reports raw rrweb MB per consumer CPU-second for both paths and their ratio, objects and bytes per flush,
+ * Reports raw rrweb MB per consumer CPU-second for both paths and their ratio, sustained throughput (between the
+ * first and the last consumed message: no start-up, no final flush wait), objects, S3 requests and bytes per flush,
  * compression ratio, and peak RSS per open-session count; writes bench/results/blob-consumer-<time>.json.
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
@@ -28,6 +29,11 @@ import { S3BlobStore } from '../../src/storage/s3-blob-store.ts';
 import type { Team } from '../../src/teams/team-store.ts';
 import { amplify, ensureCorpus, posthogBatches } from '../corpus/corpus.ts';
 import { benchArgs } from '../shared/args.ts';
+import { outOptionUsage, writeBenchResult } from '../shared/bench-result.ts';
+import { minioRequests, requestsBetween } from '../shared/minio-requests.ts';
+import { cpuSeconds, peakRssMb } from '../shared/proc-stats.ts';
+import { metric, parseMetrics, type Sample } from '../shared/prometheus-text.ts';
+import { type ConsumingWindow, SpoolGrowth } from '../shared/spool-growth.ts';
 
 const args = benchArgs(
   `Blob consumer bench: the fast path (capture's framed messages) against the parse-based path (PostHog-style JSON),
@@ -37,13 +43,16 @@ then peak memory with many small open sessions. Real Kafka and MinIO on loopback
 
   --sessions N          sessions of the amplified rrweb corpus per path (default 300)
   --open-sessions LIST  open-session counts for the memory runs (default 1000,10000,100000)
+${outOptionUsage('blob-consumer', 24)}
   --help                this text
 
-Prints raw rrweb MB per consumer CPU-second for both paths and their ratio, objects and bytes per flush, the
-compression ratio and peak RSS per open-session count; writes bench/results/blob-consumer-<time>.json.`,
+Prints raw rrweb MB per consumer CPU-second for both paths and their ratio, sustained MB/s between the first and
+the last consumed message, objects, S3 requests and bytes per flush, the compression ratio and peak RSS per
+open-session count; writes the JSON.`,
   {
     sessions: { type: 'string', default: '300' },
     'open-sessions': { type: 'string', default: '1000,10000,100000' },
+    out: { type: 'string', default: '' },
   },
 );
 const log = (message: string) => process.stderr.write(`[bench:blob] ${message}\n`);
@@ -94,22 +103,6 @@ async function produce(topic: string, records: { key: string; value: Buffer }[])
   await new Promise<void>((resolve) => producer.disconnect(() => resolve()));
 }
 
-/** utime + stime and peak RSS of a process, from /proc. */
-async function processStats(pid: number): Promise<{ cpu: number; peakRssMb: number }> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return { cpu: (Number(fields[11]) + Number(fields[12])) / 100, peakRssMb: Math.round(hwm / 1024) };
-}
-
-function metric(text: string, name: string): number {
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith(name))
-    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
-}
-
 /** Runs `replay blob-consumer` on a topic until `rawBytes` are consumed and flushed; returns its measurements. */
 async function runConsumer(
   topic: string,
@@ -118,6 +111,7 @@ async function runConsumer(
   until: 'flushed' | 'consumed' = 'flushed',
 ) {
   const port = await freePort();
+  const spoolDir = join(dir, `spool-${topic}`);
   const child = spawn(process.execPath, ['bin/replay.js', 'blob-consumer'], {
     env: {
       ...process.env,
@@ -132,7 +126,7 @@ async function runConsumer(
       S3_ENDPOINT: minio.endpoint,
       S3_ACCESS_KEY_ID: minio.accessKeyId,
       S3_SECRET_ACCESS_KEY: minio.secretAccessKey,
-      BLOB_SPOOL_DIR: join(dir, `spool-${topic}`),
+      BLOB_SPOOL_DIR: spoolDir,
       BLOB_CONSUMER_PORT: String(port),
       BLOB_FLUSH_INTERVAL_MS: '5000',
       BLOB_MIN_FREE_DISK_BYTES: '0',
@@ -148,30 +142,57 @@ async function runConsumer(
     );
   // Throughput counts from the moment the consumer is up: process start-up (loading modules) is not consuming.
   while ((await read()) === '') await new Promise((resolve) => setTimeout(resolve, 50));
-  const baseline = await processStats(child.pid!);
+  const baselineCpu = await cpuSeconds(child.pid!);
+  const requestsBefore = await minioRequests(minio);
   const started = performance.now();
-  let text = '';
+  // Sustained throughput: from the first append to the spool to the last, so neither the group join nor the wait for
+  // the final flush is in it.
+  const spool = new SpoolGrowth(spoolDir, child.pid!);
+  spool.start();
+  let samples: Sample[] = [];
+  let consumingWindow: ConsumingWindow | undefined;
   for (;;) {
     await new Promise((resolve) => setTimeout(resolve, 100));
-    text = await read();
-    const consumed = metric(text, 'blob_raw_bytes_total') >= rawBytes;
+    samples = parseMetrics(await read());
+    const consumed = metric(samples, 'blob_raw_bytes_total') >= rawBytes;
+    if (consumed && !consumingWindow) {
+      consumingWindow = spool.window();
+      spool.stop();
+    }
     if (consumed && until === 'consumed') break;
-    if (consumed && metric(text, 'blob_batch_sessions') === 0 && metric(text, 'blob_flush_in_progress') === 0) break;
+    if (consumed && metric(samples, 'blob_batch_sessions') === 0 && metric(samples, 'blob_flush_in_progress') === 0) {
+      break;
+    }
     if (performance.now() - started > 600_000) throw new Error(`consumer on ${topic} did not finish`);
   }
   const seconds = (performance.now() - started) / 1000;
-  const stats = await processStats(child.pid!);
-  stats.cpu -= baseline.cpu;
+  const cpu = (await cpuSeconds(child.pid!)) - baselineCpu;
+  const peakRss = Math.round(await peakRssMb(child.pid!));
+  const s3Requests = requestsBetween(requestsBefore, await minioRequests(minio));
   child.kill('SIGTERM');
   await new Promise((resolve) => child.once('exit', resolve));
+  const sustainedMB = ((consumingWindow?.share ?? 0) * rawBytes) / 1e6;
   return {
     seconds,
-    cpuSeconds: stats.cpu,
-    peakRssMb: stats.peakRssMb,
-    flushes: metric(text, 'blob_flushes_total'),
-    objects: metric(text, 'blob_objects_total'),
-    objectBytes: metric(text, 'blob_object_bytes_total'),
-    rows: metric(text, 'blob_summary_rows_total'),
+    cpuSeconds: cpu,
+    peakRssMb: peakRss,
+    flushes: metric(samples, 'blob_flushes_total'),
+    objects: metric(samples, 'blob_objects_total'),
+    objectBytes: metric(samples, 'blob_object_bytes_total'),
+    rows: metric(samples, 'blob_summary_rows_total'),
+    s3Requests,
+    // null when everything was appended between two samples (2 ms apart): too short to tell. Per CPU-second only
+    // over 10 clock ticks (0.1 CPU-s): fewer are noise.
+    sustained: consumingWindow
+      ? {
+          seconds: Number(consumingWindow.seconds.toFixed(3)),
+          rawMB: Number(sustainedMB.toFixed(1)),
+          wallMBps: Number((sustainedMB / consumingWindow.seconds).toFixed(1)),
+          cpuSeconds: Number(consumingWindow.cpuSeconds.toFixed(2)),
+          rawMBPerCoreSecond:
+            consumingWindow.cpuSeconds >= 0.1 ? Number((sustainedMB / consumingWindow.cpuSeconds).toFixed(1)) : null,
+        }
+      : null,
   };
 }
 
@@ -281,9 +302,13 @@ const result = {
   },
   speedupPerCore: Number((perCore(fast) / perCore(parsed)).toFixed(2)),
   objectsPerFlush: Number((fast.objects / fast.flushes).toFixed(2)),
+  s3RequestsPerFlush: Number(
+    (Object.values(fast.s3Requests).reduce((n, count) => n + count, 0) / fast.flushes).toFixed(2),
+  ),
+  objectMBPerFlush: Number((fast.objectBytes / 1e6 / fast.flushes).toFixed(2)),
   compressionRatio: Number((rawBytes / fast.objectBytes).toFixed(2)),
   memoryByOpenSessions: memory,
 };
-await mkdir('bench/results', { recursive: true });
-await writeFile(`bench/results/blob-consumer-${Date.now()}.json`, `${JSON.stringify(result, null, 2)}\n`);
+const file = await writeBenchResult('blob-consumer', result, args.out);
 console.log(JSON.stringify(result, null, 2));
+log(`wrote ${file}`);

@@ -2,13 +2,13 @@
  * Capture throughput bench: a real capture process (`replay capture`) in front of a real Kafka broker, loaded from this
  * process over loopback with posthog-js-like gzip uploads built from the rrweb corpus.
  *
- *   node bench/capture/run.ts [--seconds 20] [--concurrency 8] [--sessions 200]
+ *   node bench/capture/run.ts [--seconds 20] [--concurrency 8] [--sessions 200] [--out FILE]
  *
  * Reports decompressed MB/s (wall clock and per capture CPU-second), requests/s and latency percentiles, and writes
- * the figures to bench/results/capture-<time>.json.
+ * the figures to bench/results/capture-<time>.json (or --out FILE).
  */
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,9 @@ import { migratePostgres } from '../../src/postgres/migrations.ts';
 import { TeamStore } from '../../src/teams/team-store.ts';
 import { amplify, ensureCorpus, posthogBatches } from '../corpus/corpus.ts';
 import { benchArgs } from '../shared/args.ts';
+import { outOptionUsage, writeBenchResult } from '../shared/bench-result.ts';
+import { percentile } from '../shared/percentile.ts';
+import { cpuSeconds } from '../shared/proc-stats.ts';
 
 const args = benchArgs(
   `Capture bench: posthog-js-style gzip uploads of the amplified rrweb corpus against a capture process, through a
@@ -33,30 +36,20 @@ real Kafka broker and PostgreSQL on loopback.
   --seconds N      measuring time (default 20)
   --concurrency N  requests in flight (default 8)
   --sessions N     sessions of the amplified corpus to upload (default 200)
+${outOptionUsage('capture', 19)}
   --help           this text
 
-Prints decompressed MB per capture CPU-second, MB/s, request latency percentiles and failures; writes
-bench/results/capture-<time>.json.`,
+Prints decompressed MB per capture CPU-second, MB/s, request latency percentiles and failures; writes the JSON.`,
   {
     seconds: { type: 'string', default: '20' },
     concurrency: { type: 'string', default: '8' },
     sessions: { type: 'string', default: '200' },
+    out: { type: 'string', default: '' },
   },
 );
 const seconds = args.number('seconds');
 const concurrency = args.number('concurrency');
 const log = (message: string) => process.stderr.write(`[bench:capture] ${message}\n`);
-
-/** utime + stime of a process in seconds, from /proc (clock ticks are 100 Hz on Linux). */
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
 
 const dir = await mkdtemp(join(tmpdir(), 'replay-bench-capture-'));
 const config = loadConfig();
@@ -176,6 +169,6 @@ const result = {
     max: Number(latencies.at(-1)?.toFixed(1)),
   },
 };
-await mkdir('bench/results', { recursive: true });
-await writeFile(`bench/results/capture-${Date.now()}.json`, `${JSON.stringify(result, null, 2)}\n`);
+const file = await writeBenchResult('capture', result, args.out);
 console.log(JSON.stringify(result, null, 2));
+log(`wrote ${file}`);

@@ -15,7 +15,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -39,6 +39,8 @@ import { S3BlobStore } from '../../src/storage/s3-blob-store.ts';
 import { TeamStore } from '../../src/teams/team-store.ts';
 import { amplify, ensureCorpus, posthogBatches, type SyntheticSession } from '../corpus/corpus.ts';
 import { benchArgs } from '../shared/args.ts';
+import { outOptionUsage, writeBenchResult } from '../shared/bench-result.ts';
+import { ascending, percentile } from '../shared/percentile.ts';
 import { prng } from '../shared/prng.ts';
 
 const defaultFlushMs = settings.blobFlushIntervalMs.parse(undefined, {});
@@ -62,10 +64,11 @@ Options (defaults finish in about 2 minutes on 2 cores):
   --max-seconds S            hard bound on the measuring phase; stops and reports what it has (default 420)
   --seed N                   seed of the probe gaps and synthetic sessions (default 1)
   --verbose                  forward the services' info logs
+${outOptionUsage('end-to-end-latency', 29)}
   --help                     this text
 
 Prints a table (absolute latency, and latency minus the flush interval, p50/p90/p99/max) and where the time went
-(wait for the flush, upload, Kafka commit, sink, insert, API), and writes bench/results/end-to-end-latency-<time>.json.`;
+(wait for the flush, upload, Kafka commit, sink, insert, API), and writes the JSON.`;
 
 const args = benchArgs(usage, {
   probes: { type: 'string', default: '60' },
@@ -79,6 +82,7 @@ const args = benchArgs(usage, {
   'max-seconds': { type: 'string', default: '420' },
   seed: { type: 'string', default: '1' },
   verbose: { type: 'boolean', default: false },
+  out: { type: 'string', default: '' },
 });
 const probeCount = Math.floor(args.number('probes', 1));
 const probeIntervalMs = args.number('probe-interval-ms', 10);
@@ -583,11 +587,10 @@ try {
   const failed = measured.length - visible.length;
   // Timed-out probes count as "never": they push the percentiles to infinity, as they should.
   const withFailures = [...latencies, ...Array.from({ length: failed }, () => Number.POSITIVE_INFINITY)];
-  const pct = (list: number[], p: number) => percentile(list, p);
   const summary = (list: number[]) => ({
-    p50: round(pct(list, 50)),
-    p90: round(pct(list, 90)),
-    p99: round(pct(list, 99)),
+    p50: round(percentile(list, 50)),
+    p90: round(percentile(list, 90)),
+    p99: round(percentile(list, 99)),
     max: round(list.at(-1) ?? Number.NaN),
   });
   const absolute = summary(withFailures);
@@ -598,16 +601,15 @@ try {
   const measuredFlushes = flushes.slice(flushesBefore);
   const measuredInserts = inserts.slice(insertsBefore);
   const flushGaps = measuredFlushes.slice(1).map((f, i) => f.start - measuredFlushes[i]!.start);
-  const sortedCopy = (list: number[]) => [...list].sort((a, b) => a - b);
   const stageSummary = Object.fromEntries(
     Object.entries(stages).map(([name, list]) => {
-      const sorted = sortedCopy(list);
+      const sorted = ascending(list);
       return [
         name,
         {
           mean: round(mean(sorted)),
-          p50: round(pct(sorted, 50)),
-          p90: round(pct(sorted, 90)),
+          p50: round(percentile(sorted, 50)),
+          p90: round(percentile(sorted, 90)),
           max: round(sorted.at(-1) ?? Number.NaN),
         },
       ];
@@ -636,19 +638,19 @@ try {
     latencyMinusFlushIntervalMs: relative,
     target: { p99AtMostMs: targetMs, met: targetMet },
     stagesMs: stageSummary,
-    captureAnswerMs: summary(sortedCopy(measured.map((p) => p.captureMs).filter(Number.isFinite))),
+    captureAnswerMs: summary(ascending(measured.map((p) => p.captureMs).filter(Number.isFinite))),
     flushes: {
       count: measuredFlushes.length,
       reasons: countBy(measuredFlushes.map((f) => f.reason)),
-      startToStartMs: summary(sortedCopy(flushGaps)),
-      durationMs: summary(sortedCopy(measuredFlushes.map((f) => f.committed - f.start))),
+      startToStartMs: summary(ascending(flushGaps)),
+      durationMs: summary(ascending(measuredFlushes.map((f) => f.committed - f.start))),
       meanSessions: round(mean(measuredFlushes.map((f) => f.sessions))),
       meanRawMB: round(mean(measuredFlushes.map((f) => f.rawBytes)) / 1e6),
     },
     sinkInserts: {
       count: measuredInserts.length,
       perSecond: round(measuredInserts.length / measureSeconds),
-      durationMs: summary(sortedCopy(measuredInserts.map((i) => i.end - i.start))),
+      durationMs: summary(ascending(measuredInserts.map((i) => i.end - i.start))),
     },
     background: {
       requestsPerSecond: round((background.requests - backgroundBefore.requests) / measureSeconds),
@@ -674,10 +676,7 @@ try {
   };
 
   printReport(result, targetMs);
-  await mkdir('bench/results', { recursive: true });
-  const file = `bench/results/end-to-end-latency-${Date.now()}.json`;
-  await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
-  log(`wrote ${file}`);
+  log(`wrote ${await writeBenchResult('end-to-end-latency', result, args.out)}`);
   if (!result.complete || failed > 0) exitCode = 1;
 } catch (error) {
   process.stderr.write(`[bench:e2e] failed: ${(error as Error).stack ?? error}\n`);
@@ -725,12 +724,6 @@ function timedInserts(client: ClickHouseClient): ClickHouseClient {
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
-}
-
-/** Nearest-rank percentile of a sorted list (with 60 probes, p99 is the slowest). */
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
 function mean(list: readonly number[]): number {

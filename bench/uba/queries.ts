@@ -45,6 +45,8 @@ import { retention } from '../../src/uba/analytics/retention.ts';
 import type { BehaviorRecord } from '../../src/uba/behavior-record.ts';
 import { insertBehaviors, type PositionedBehavior } from '../../src/uba/behavior-rows.ts';
 import { benchArgs } from '../shared/args.ts';
+import { outOptionUsage, writeBenchResult } from '../shared/bench-result.ts';
+import { ascending, percentile } from '../shared/percentile.ts';
 import { prng } from '../shared/prng.ts';
 
 const usage = `UBA query bench: generate behaviours, load them with insertBehaviors into chDB, then time every analytics
@@ -63,9 +65,10 @@ route (over HTTP on loopback) and analytics function, hot, with rows read, again
   --load-only       with --keep: stop after the load (time the reads later with --reuse, e.g. on a quieter machine)
   --route-seconds S most seconds of timed runs per route (default 120; 30 with --quick): fewer runs past it
   --max-minutes M   bound on the whole run (default: 20 + 3 per million rows; 3 with --quick)
+${outOptionUsage('uba-queries', 20)}
   --help            this text
 
-Prints one table (each read beside its DESIGN §5 target) and writes bench/results/uba-queries-<date>.json.`;
+Prints one table (each read beside its DESIGN §5 target) and writes the JSON.`;
 
 const args = benchArgs(usage, {
   rows: { type: 'string', default: '' },
@@ -79,6 +82,7 @@ const args = benchArgs(usage, {
   'load-only': { type: 'boolean', default: false },
   'route-seconds': { type: 'string', default: '' },
   'max-minutes': { type: 'string', default: '' },
+  out: { type: 'string', default: '' },
 });
 const quick = args.quick;
 if (args.rows === '') args.rows = quick ? '1000000' : '10000000';
@@ -760,10 +764,7 @@ try {
   // §5: the 10M targets; with 100M rows or more, the 100M option's.
   const big = shape.rows >= 100_000_000;
   const targets = { kpi: big ? 500 : 150, funnel: big ? 3000 : 600, timeline: 20 } as const;
-  const quantile = (values: readonly number[], q: number) => {
-    const sorted = [...values].sort((a, b) => a - b);
-    return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN;
-  };
+  const quantile = (values: readonly number[], q: number) => percentile(ascending(values), q * 100);
 
   interface Figure {
     name: string;
@@ -906,10 +907,7 @@ try {
     targets,
     figures,
   });
-  await mkdir('bench/results', { recursive: true });
-  const file = `bench/results/uba-queries-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-  await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
-  log(`wrote ${file}`);
+  log(`wrote ${await writeBenchResult('uba-queries', result, args.out)}`);
 } catch (error) {
   if (!(error instanceof LoadOnly)) throw error;
 } finally {

@@ -17,7 +17,7 @@
  * "queryable" is when `count()` for the tenant reaches everything sent; "realtime complete" is when every per-minute
  * counter in Redis holds its expected count. Writes bench/results/uba-throughput-<date>.json.
  */
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,7 +33,11 @@ import { migratePostgres } from '../../src/postgres/migrations.ts';
 import { TeamStore } from '../../src/teams/team-store.ts';
 import { minuteSuffix, realtimeMetricsKey } from '../../src/uba/realtime/keys.ts';
 import { benchArgs } from '../shared/args.ts';
+import { outOptionUsage, writeBenchResult } from '../shared/bench-result.ts';
+import { ascending, percentile } from '../shared/percentile.ts';
 import { prng } from '../shared/prng.ts';
+import { cpuSeconds, peakRssMb } from '../shared/proc-stats.ts';
+import { metric, parseMetrics, type Sample } from '../shared/prometheus-text.ts';
 import { newestProfile, type ProfileSummary, profileLine, summariseProfile } from './cpu-profile.ts';
 
 const usage = `UBA ingest throughput: capture POST /api/v1/behaviors → Kafka → behaviour sink → chDB (and the realtime
@@ -51,10 +55,10 @@ sink → Redis), each stage its own process, real broker and redis-server on loo
                     (profiling slows the stages: take the throughput figures from a run without it)
   --seed N          seed of the generated behaviours (default 1)
   --keep            keep the temporary directory (service logs, chDB, profiles)
+${outOptionUsage('uba-throughput', 20)}
   --help            this text
 
-Prints one table (each figure beside its DESIGN §5 target where there is one) and writes
-bench/results/uba-throughput-<date>.json.`;
+Prints one table (each figure beside its DESIGN §5 target where there is one) and writes the JSON.`;
 
 const args = benchArgs(usage, {
   behaviors: { type: 'string', default: '' },
@@ -66,6 +70,7 @@ const args = benchArgs(usage, {
   'cpu-prof': { type: 'boolean', default: false },
   seed: { type: 'string', default: '1' },
   keep: { type: 'boolean', default: false },
+  out: { type: 'string', default: '' },
 });
 const quick = args.quick;
 if (args.behaviors === '') args.behaviors = quick ? '100000' : '500000';
@@ -105,13 +110,6 @@ setTimeout(
 
 // ---- /proc and /metrics ----
 
-/** utime + stime in seconds of a process, all its threads (clock ticks are 100 Hz on Linux). */
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 /** CPU seconds of each live thread of a process, by thread id, with its name (comm). */
 async function threadCpu(pid: number): Promise<Map<number, { name: string; cpu: number }>> {
   const threads = new Map<number, { name: string; cpu: number }>();
@@ -146,40 +144,6 @@ function threadShares(
     .filter(([, seconds]) => seconds >= 0.01)
     .sort((a, b) => b[1] - a[1])
     .map(([name, seconds]) => ({ name, seconds: Number(seconds.toFixed(2)) }));
-}
-
-/** Peak resident set of a process (VmHWM), MB. */
-async function peakRssMb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-}
-
-interface Sample {
-  readonly name: string;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly value: number;
-}
-
-function parseMetrics(text: string): Sample[] {
-  const samples: Sample[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
-    if (!m) continue;
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
-    samples.push({ name: m[1]!, labels, value: Number(m[3]) });
-  }
-  return samples;
-}
-
-/** Sum of a metric's samples whose labels include `labels`. */
-function metric(samples: readonly Sample[], name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const s of samples) {
-    if (s.name !== name) continue;
-    if (Object.entries(labels).every(([k, v]) => s.labels[k] === v)) sum += s.value;
-  }
-  return sum;
 }
 
 async function scrape(port: number): Promise<Sample[]> {
@@ -786,11 +750,7 @@ const scriptUsec =
   ((after.commands.get('eval')?.usec ?? 0) - (before.commands.get('eval')?.usec ?? 0));
 const callsInScripts = [...commandDeltas].filter(([name]) => !NOT_SCRIPT.has(name)).reduce((n, [, c]) => n + c, 0);
 
-const sorted = (values: number[]) => [...values].sort((a, b) => a - b);
-const pct = (values: number[], p: number) => {
-  const s = sorted(values);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
-};
+const pct = (values: number[], p: number) => percentile(ascending(values), p);
 
 // ---- logs and profiles ----
 
@@ -1082,8 +1042,5 @@ const result = {
   ),
   runSeconds: round((performance.now() - benchStart) / 1000, 0),
 };
-await mkdir(join(root, 'bench/results'), { recursive: true });
-const out = join(root, `bench/results/uba-throughput-${result.date.replace(/[:.]/g, '-')}.json`);
-await writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
-log(`wrote ${out}`);
+log(`wrote ${await writeBenchResult('uba-throughput', result, args.out)}`);
 process.exit(0);

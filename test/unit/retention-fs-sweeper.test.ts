@@ -2,10 +2,10 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { objectKey } from '../../src/blob-consumer/write-objects.ts';
 import { createLogger } from '../../src/logging/logger.ts';
 import { type RetentionClass, retentionClasses } from '../../src/recordings/message-codec.ts';
 import { retentionDays } from '../../src/recordings/summary-row.ts';
-import { objectKey } from '../../src/blob-consumer/write-objects.ts';
 import { FsBlobStore } from '../../src/storage/fs-blob-store.ts';
 import { startRetentionSweeper, sweepExpiredObjects } from '../../src/storage/fs-retention-sweeper.ts';
 
