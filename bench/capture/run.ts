@@ -14,11 +14,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { loadConfig } from '../../src/config/index.ts';
-import { startLocalKafka } from '../../src/harness/kafka.ts';
 import { freePort, LOOPBACK } from '../../src/harness/ports.ts';
+import { startLocalStack } from '../../src/harness/stack.ts';
 import { ensureTopics } from '../../src/kafka/admin.ts';
 import { pipelineTopics } from '../../src/kafka/topics.ts';
-import { openPostgres } from '../../src/postgres/database.ts';
+import { openPostgres, postgresTargetFromUrl } from '../../src/postgres/database.ts';
 import { migratePostgres } from '../../src/postgres/migrations.ts';
 import { TeamStore } from '../../src/teams/team-store.ts';
 import { amplify, ensureCorpus, posthogBatches } from '../corpus/corpus.ts';
@@ -53,12 +53,16 @@ const log = (message: string) => process.stderr.write(`[bench:capture] ${message
 
 const dir = await mkdtemp(join(tmpdir(), 'replay-bench-capture-'));
 const config = loadConfig();
-log('starting Kafka');
-const kafka = await startLocalKafka(config, { dir: join(dir, 'kafka') });
+log('starting Kafka and PostgreSQL');
+// A real PostgreSQL, as in production: with PGlite, capture compiled a WASM Postgres in V8's background threads
+// while it was measured (a third of its CPU-seconds).
+const stack = await startLocalStack(config, { dir, kafka: true, minio: false, postgres: true, redis: false });
+const kafka = stack.kafka!;
+const postgres = stack.postgres!;
 await ensureTopics(kafka.brokers, pipelineTopics(4));
 
-const databaseUrl = `pglite://${join(dir, 'pglite')}`;
-const db = await openPostgres({ kind: 'pglite', dataDir: join(dir, 'pglite') });
+const databaseUrl = postgres.url;
+const db = await openPostgres(postgresTargetFromUrl(databaseUrl));
 await migratePostgres(db);
 const team = await new TeamStore(db).create({
   name: 'bench',
@@ -148,7 +152,7 @@ const captureCpu = (await cpuSeconds(child.pid!)) - cpuStart;
 agent.destroy();
 child.kill('SIGTERM');
 await new Promise((resolve) => child.once('exit', resolve));
-await kafka.stop();
+await stack.stop();
 await rm(dir, { recursive: true, force: true });
 
 latencies.sort((a, b) => a - b);

@@ -15,7 +15,7 @@ import { buildRecordingMessages } from './build-messages.ts';
 import { createCaptureMetrics } from './capture-metrics.ts';
 import { commitRecords } from './commit-records.ts';
 import { InflightBudget } from './inflight-budget.ts';
-import { type DroppedEvents, parseSnapshotRequest } from './parse-snapshots.ts';
+import { type DroppedEvents, parseSnapshotRequest, type SnapshotRequest } from './parse-snapshots.ts';
 import { addPosthogJsRoutes } from './posthog-js-routes.ts';
 import { type IntakeRoute, RequestIntake } from './request-intake.ts';
 import { recordingEnabled, TeamAdmission } from './team-admission.ts';
@@ -92,19 +92,22 @@ export async function startCaptureService(options: CaptureOptions): Promise<Capt
   const handleRecording = (req: IncomingMessage, url: URL): Promise<DroppedEvents> =>
     intake.receive(req, url, recordingRoute, async (body) => {
       const request = parseSnapshotRequest(body.json);
-      return await produce(await body.teamOf(request.token), request, body.wireDigest);
+      const team = await body.teamOf(request.token);
+      const { eventCount, dropped } = request;
+      const records = recordsOf(team, request, body.wireDigest);
+      // Nothing of the parsed request is held through the commit's wait (group commit): only its records.
+      await commitRecords(options.send, metrics, records);
+      metrics.events.inc(eventCount);
+      return dropped;
     });
 
   /**
-   * `requestId` is the body's digest, not a random id: a client that resends a request capture committed but never
-   * answered (capture killed between the commit and the response) sends the same bytes, and the blob consumer drops
-   * messages whose session, request and part it already holds (docs/recordings-message.md).
+   * The request's messages. `requestId` is the body's digest, not a random id: a client that resends a request
+   * capture committed but never answered (capture killed between the commit and the response) sends the same bytes,
+   * and the blob consumer drops messages whose session, request, part and payload it already holds
+   * (docs/recordings-message.md).
    */
-  const produce = async (
-    team: Team,
-    request: ReturnType<typeof parseSnapshotRequest>,
-    requestId: string,
-  ): Promise<DroppedEvents> => {
+  const recordsOf = (team: Team, request: SnapshotRequest, requestId: string): ProducedRecord[] => {
     const capturedAt = Date.now();
     const records: ProducedRecord[] = [];
     for (const session of request.sessions) {
@@ -124,10 +127,7 @@ export async function startCaptureService(options: CaptureOptions): Promise<Capt
         records.push({ topic, key: message.key, value: message.value, headers: message.headers });
       }
     }
-
-    await commitRecords(options.send, metrics, records);
-    metrics.events.inc(request.eventCount);
-    return request.dropped;
+    return records;
   };
 
   const router = new Router();
