@@ -16,6 +16,7 @@ import { loadConfig } from '../../src/config/index.ts';
 import { LOOPBACK } from '../../src/harness/ports.ts';
 import { openBlobStore } from '../../src/storage/open-blob-store.ts';
 import { startSinkAndApi, startTestBehaviorsSink } from '../../test/support/pipeline.ts';
+import { answerJson } from '../shared/json-endpoint.ts';
 
 /** The tables whose loss is "ClickHouse down" for the sinks: the summary rows and the behaviours. */
 const SINK_TABLES = ['session_replay_events', 'user_behaviors'];
@@ -63,16 +64,7 @@ const control = createServer((req, res) => {
     if (route === 'GET /behaviours') return behaviourCopies(Number(url.searchParams.get('tenant')));
     return undefined;
   };
-  answer().then(
-    (body) => {
-      res.writeHead(body ? 200 : 404, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body ?? { error: 'not found' }));
-    },
-    (error: unknown) => {
-      res.writeHead(503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: String(error) }));
-    },
-  );
+  answerJson(res, answer, 503);
 });
 await new Promise<void>((resolve) => control.listen(Number(env.CHAOS_CONTROL_PORT), LOOPBACK, resolve));
 

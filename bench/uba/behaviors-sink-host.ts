@@ -15,6 +15,7 @@ import { migrateClickHouse } from '../../src/clickhouse/migrations.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { LOOPBACK } from '../../src/harness/ports.ts';
 import { createLogger } from '../../src/logging/logger.ts';
+import { answerJson } from '../shared/json-endpoint.ts';
 
 const config = loadConfig();
 const log = createLogger(config.logLevel, 'behaviors-sink');
@@ -54,16 +55,7 @@ const server = createServer((req, res) => {
     }
     return undefined;
   };
-  answer().then(
-    (body) => {
-      res.writeHead(body ? 200 : 404, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body ?? { error: 'not found' }));
-    },
-    (error: unknown) => {
-      res.writeHead(500, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: String(error) }));
-    },
-  );
+  answerJson(res, answer);
 });
 await new Promise<void>((resolve) => server.listen(Number(process.env.BENCH_QUERY_PORT), LOOPBACK, resolve));
 

@@ -12,3 +12,13 @@ export function createTestTeam(teams: TeamStore, overrides: Partial<Omit<Team, '
     ...overrides,
   });
 }
+
+/** A team as code that never stores one sees it (message builders, parsers): id 1, token `phc_x`. */
+export const sampleTeam: Team = {
+  id: 1,
+  name: 't',
+  apiToken: 'phc_x',
+  sessionRecordingEnabled: true,
+  retention: '30d',
+  consoleLogCaptureEnabled: true,
+};

@@ -5,17 +5,10 @@ import { buildRecordingMessages } from '../../../src/capture/build-messages.ts';
 import { parseSnapshotRequest } from '../../../src/capture/parse-snapshots.ts';
 import { isReplayError, ReplayError } from '../../../src/errors/index.ts';
 import { decodeRecordingMessage } from '../../../src/recordings/message-codec.ts';
-import type { Team } from '../../../src/teams/team-store.ts';
+import { sampleTeam } from '../../support/teams.ts';
 import { mutated, truncated, uploadOf } from './fake-upload.ts';
 
-const team: Team = {
-  id: 1,
-  name: 't',
-  apiToken: 'phc_x',
-  sessionRecordingEnabled: true,
-  retention: '30d',
-  consoleLogCaptureEnabled: true,
-};
+const team = sampleTeam;
 
 /** Everything capture does to a body before producing; it must either yield messages or throw a catalogue error. */
 async function ingest(bytes: Buffer, contentType?: string): Promise<number> {

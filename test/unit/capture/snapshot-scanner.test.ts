@@ -6,16 +6,9 @@ import { CONTAINER, type SnapshotBody, snapshotBodyOf } from '../../../src/captu
 import { scanSnapshotBody } from '../../../src/capture/snapshot-scanner.ts';
 import { decompressLz4Frames } from '../../../src/codec/lz4-frames.ts';
 import { decodeRecordingMessage } from '../../../src/recordings/message-codec.ts';
-import type { Team } from '../../../src/teams/team-store.ts';
+import { sampleTeam } from '../../support/teams.ts';
 
-const team: Team = {
-  id: 1,
-  name: 't',
-  apiToken: 'phc_x',
-  sessionRecordingEnabled: true,
-  retention: '30d',
-  consoleLogCaptureEnabled: true,
-};
+const team = sampleTeam;
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 const isObject = (value: unknown): value is Record<string, unknown> =>
