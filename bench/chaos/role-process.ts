@@ -3,6 +3,8 @@ import { ManagedProcess } from '../../src/harness/child-process.ts';
 import { metricValue, scrape } from '../../test/support/metrics.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+/** Restarts of a role that exits by itself, per run. */
+const MAX_RESTARTS = 10;
 
 /**
  * One role of the pipeline as its own Node process (`bin/replay.js <command>`, or a bench entry point), under a
@@ -50,14 +52,15 @@ export class RoleProcess {
     });
     this.current = started;
     // A process that exits by itself (a fatal error: it cannot go on) is started again after a second, as its
-    // supervisor would. One this class killed or stopped is not: the scenario decides when it comes back.
+    // supervisor would, at most MAX_RESTARTS times a run (one that can never start then stays down, and the
+    // scenario's bounded catch-up reports it). One this class killed or stopped is not: the scenario decides.
     started
       .completion()
       .catch(() => {})
       .then(async () => {
         if (this.current !== started || started === this.ending) return;
         await new Promise((resolve) => setTimeout(resolve, 1000));
-        if (this.current !== started || started === this.ending) return;
+        if (this.current !== started || started === this.ending || this.restarts >= MAX_RESTARTS) return;
         this.restarts++;
         process.stderr.write(`[chaos] ${this.name} exited by itself (see ${this.logFile}); started again\n`);
         this.start();
