@@ -220,7 +220,7 @@ export function addAnalyticsRoutes(router: Router, options: AnalyticsApiOptions)
             conversion_from_previous: step.conversionFromPrevious,
             drop_off: step.dropOff && {
               users: step.dropOff.users,
-              // Each session opens in the player, which reads `team` and `session` from its hash (player-page.ts).
+              // Each session opens in the player, which reads `team` and `session` from its hash (player/player-app.js).
               sessions: step.dropOff.sessionIds.map((id) => ({ session_id: id, player_url: playerUrl(teamId, id) })),
               ...nextPage(context, step.dropOff.nextCursor, 'drop_off_cursor'),
             },

@@ -5,11 +5,12 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { isReplayError, ReplayError } from '../errors/index.ts';
-import { clientHas, logHiddenError, sendRevalidatedJson } from '../http/respond.ts';
+import { clientHas, logHiddenError, sendJson, sendRevalidatedJson } from '../http/respond.ts';
 import type { RouteContext, Router } from '../http/router.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { TeamStore } from '../teams/team-store.ts';
+import type { SessionBehavior } from '../uba/behavior-queries.ts';
 import type { ApiKeyStore } from './api-keys.ts';
 import { authenticate, authorisedTeam } from './authentication.ts';
 import {
@@ -35,6 +36,15 @@ export interface ReplayApiOptions {
   readonly decodeWaitMs: number;
   /** The most bytes one block may inflate to (API_MAX_BLOCK_BYTES); past it the block is `block_too_large`. */
   readonly maxBlockBytes: number;
+  /** Which of a team's sessions were deleted: such a session answers `recording_deleted` rather than `not_found`. */
+  readonly deletedAmong: (teamId: number, sessionIds: readonly string[]) => Promise<Set<string>>;
+  /** The behaviours and posthog-js events recorded with a session, for the player's event list. */
+  readonly sessionBehaviors: (
+    teamId: number,
+    sessionId: string,
+    range: { readonly fromMs: number; readonly toMs: number },
+    limit: number,
+  ) => Promise<readonly SessionBehavior[]>;
   /** Where the full text of errors that clients see only generically goes (missing blocks). */
   readonly log?: Logger;
   readonly registry: Registry;
@@ -42,6 +52,9 @@ export interface ReplayApiOptions {
 }
 
 const BLOCK_ID_PATTERN = /^[A-Za-z0-9_-]{22}$/;
+/** The most analytics events one session lists, and how far outside the recording they are looked for. */
+const MAX_SESSION_EVENTS = 1000;
+const SESSION_EVENTS_MARGIN_MS = 60_000;
 const sessionsPath = '/api/projects/:team/session_recordings';
 
 /** The replay API of DESIGN §3.6 on `router`; every route needs a personal API key for the team it names. */
@@ -73,7 +86,12 @@ export function addReplayApiRoutes(router: Router, options: ReplayApiOptions): R
     const teamId = await authorisedTeam(options.keys, context);
     const sessionId = parseSessionId(context.params.session!);
     const found = await options.sessions.get(teamId, sessionId);
-    if (!found) throw new ReplayError('not_found', `no session recording ${sessionId}`);
+    if (!found) {
+      if ((await options.deletedAmong(teamId, [sessionId])).has(sessionId)) {
+        throw new ReplayError('recording_deleted', 'This recording was deleted.');
+      }
+      throw new ReplayError('not_found', `no session recording ${sessionId}`);
+    }
     // The sentence is the detail the player shows as it is.
     if (isExpired(found.summary, now())) {
       throw new ReplayError(
@@ -111,6 +129,26 @@ export function addReplayApiRoutes(router: Router, options: ReplayApiOptions): R
       rejectUnknownParameters(context.url.searchParams, []);
       const { summary } = await session(context);
       sendRevalidatedJson(context.req, context.res, summary);
+    })
+    .on('GET', `${sessionsPath}/:session/events`, async (context) => {
+      rejectUnknownParameters(context.url.searchParams, []);
+      const { teamId, summary } = await session(context);
+      // posthog-js stamps events with the client's clock, as it does the recording: a minute either side of the
+      // recording keeps the page's events that straddle its first and last snapshot.
+      const range = {
+        fromMs: Date.parse(summary.start_time) - SESSION_EVENTS_MARGIN_MS,
+        toMs: Date.parse(summary.end_time) + SESSION_EVENTS_MARGIN_MS,
+      };
+      let results: readonly SessionBehavior[];
+      try {
+        results = await options.sessionBehaviors(teamId, summary.id, range, MAX_SESSION_EVENTS);
+      } catch (error) {
+        throw new ReplayError('clickhouse_unavailable', `session events query failed: ${(error as Error).message}`, {
+          cause: error,
+        });
+      }
+      context.res.setHeader('cache-control', 'no-store');
+      sendJson(context.res, 200, { results, limit: MAX_SESSION_EVENTS });
     })
     .on('GET', `${sessionsPath}/:session/snapshots`, async (context) => {
       rejectUnknownParameters(context.url.searchParams, ['blocks']);

@@ -5,7 +5,7 @@ import { addAnalyticsPageRoutes } from '../api/analytics-page.ts';
 import { AnalyticsQueries } from '../api/analytics-queries.ts';
 import { ApiKeyStore } from '../api/api-keys.ts';
 import { addDeleteApiRoutes } from '../api/delete-api.ts';
-import { addPlayerRoutes } from '../api/player-page.ts';
+import { addPlayerRoutes } from '../api/player/player-page.ts';
 import { addReplayApiRoutes } from '../api/replay-api.ts';
 import { SessionCatalog } from '../api/session-catalog.ts';
 import { clickhouseTargetFromUrl, openClickHouse } from '../clickhouse/client.ts';
@@ -21,6 +21,7 @@ import type { SqlDatabase } from '../postgres/database.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { openBlobStore } from '../storage/open-blob-store.ts';
 import { TeamStore } from '../teams/team-store.ts';
+import { sessionBehaviors } from '../uba/behavior-queries.ts';
 import { RedisConnection } from '../uba/realtime/redis-connection.ts';
 import type { Command } from './command.ts';
 import { openDatabase, untilAborted } from './runtime.ts';
@@ -53,8 +54,12 @@ export async function runApi(
     commandTimeoutMs: config.apiRealtimeRedisTimeoutMs,
     log: log.child('redis'),
   });
+  const deletions = new DeletionStore(parts.db);
   addReplayApiRoutes(router, {
     keys,
+    deletedAmong: (teamId, ids) => deletions.deletedAmong(teamId, ids),
+    sessionBehaviors: (teamId, sessionId, range, limit) =>
+      sessionBehaviors(parts.clickhouse, teamId, sessionId, range, limit),
     teams: new TeamStore(parts.db),
     sessions: new SessionCatalog(parts.clickhouse),
     store: parts.store,
@@ -82,7 +87,6 @@ export async function runApi(
     log,
     ...(parts.now ? { now: parts.now } : {}),
   });
-  const deletions = new DeletionStore(parts.db);
   // Every API process runs a deletion worker; requests are claimed one at a time, so they never collide.
   const worker = new DeletionWorker({
     deletions,
@@ -94,7 +98,8 @@ export async function runApi(
     leaseMs: config.apiDeletionLeaseMs,
   });
   addDeleteApiRoutes(router, { keys, deletions, worker });
-  addPlayerRoutes(router);
+  // A recording is playable once the blob consumer has flushed it and the sink has inserted its summary row.
+  addPlayerRoutes(router, { playableWithinMs: config.blobFlushIntervalMs + config.sinkInsertIntervalMs });
   addAnalyticsPageRoutes(router);
   const readiness = new DependencyProbe(
     {

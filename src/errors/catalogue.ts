@@ -266,6 +266,12 @@ export const errorCatalogue = {
     false,
     "The session is past its retention: its start plus its retention class's days (`retention_period_days`) is before now. Its data is deleted (or about to be) and does not come back.",
   ),
+  recording_deleted: spec(
+    'not_found',
+    410,
+    false,
+    'The session was deleted (`DELETE` of the session, its person, or a date range): its blocks are erased and it does not come back.',
+  ),
   api_overloaded: spec(
     'server_error',
     503,

@@ -3,7 +3,8 @@
  * at most `ACTIVITY_GAP_MS` apart. Activity is kept as closed intervals `[start, end]` of event timestamps, which
  * merge associatively: merging the intervals of several messages (in any order) gives the intervals of all their
  * events together. That is what lets capture summarise each message and the consumer carry activity across message
- * and block boundaries.
+ * and block boundaries. Self-contained, without imports: the player page loads this file to mark the same activity
+ * on its scrubber (src/api/player/browser-modules.ts).
  */
 export const ACTIVITY_GAP_MS = 5000;
 

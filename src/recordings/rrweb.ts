@@ -1,23 +1,6 @@
 import type { ErrorCode } from '../errors/index.ts';
 import { timestampProblem } from './bounds.ts';
 
-/** The parts of rrweb's event model the pipeline reads. Everything else in an event is carried through untouched. */
-export const EventType = { FullSnapshot: 2, IncrementalSnapshot: 3, Meta: 4, Custom: 5, Plugin: 6 } as const;
-
-export const IncrementalSource = {
-  Mutation: 0,
-  MouseMove: 1,
-  MouseInteraction: 2,
-  Scroll: 3,
-  ViewportResize: 4,
-  Input: 5,
-  TouchMove: 6,
-  MediaInteraction: 7,
-  Drag: 12,
-} as const;
-
-export const MouseInteraction = { Click: 2, ContextMenu: 3, DblClick: 4, TouchEnd: 9 } as const;
-
 /** An rrweb event as the SDK sends it: `type` and `timestamp` are required, the rest is opaque. */
 export interface RrwebEvent {
   readonly type: number;

@@ -1,5 +1,14 @@
 import { type ActiveInterval, intervalsOf, mergeIntervals } from './activity.ts';
-import { EventType, IncrementalSource, MouseInteraction, type RrwebEvent } from './rrweb.ts';
+import {
+  CONSOLE_PLUGIN,
+  consoleLevelClass,
+  EventType,
+  IncrementalSource,
+  isActiveSource,
+  isClickInteraction,
+  isMouseActivitySource,
+} from './event-kinds.ts';
+import type { RrwebEvent } from './rrweb.ts';
 
 /** Caps that keep one summary small whatever the page does. */
 export const MAX_URLS_PER_SUMMARY = 25;
@@ -27,28 +36,6 @@ export interface EventsSummary {
   urls: string[];
   activeIntervals: ActiveInterval[];
 }
-
-const activeSources: ReadonlySet<number> = new Set([
-  IncrementalSource.MouseMove,
-  IncrementalSource.MouseInteraction,
-  IncrementalSource.Scroll,
-  IncrementalSource.ViewportResize,
-  IncrementalSource.Input,
-  IncrementalSource.TouchMove,
-  IncrementalSource.MediaInteraction,
-  IncrementalSource.Drag,
-]);
-const mouseActivitySources: ReadonlySet<number> = new Set([
-  IncrementalSource.MouseMove,
-  IncrementalSource.MouseInteraction,
-  IncrementalSource.TouchMove,
-]);
-const clickTypes: ReadonlySet<number> = new Set([
-  MouseInteraction.Click,
-  MouseInteraction.ContextMenu,
-  MouseInteraction.DblClick,
-  MouseInteraction.TouchEnd,
-]);
 
 function field(value: unknown, key: string): unknown {
   return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
@@ -96,20 +83,20 @@ export class SummaryBuilder {
     if (event.type === EventType.IncrementalSnapshot) {
       const source = field(event.data, 'source');
       if (typeof source !== 'number') return;
-      if (activeSources.has(source)) this.activeTimestamps.push(ts);
-      if (mouseActivitySources.has(source)) s.mouseActivityCount++;
+      if (isActiveSource(source)) this.activeTimestamps.push(ts);
+      if (isMouseActivitySource(source)) s.mouseActivityCount++;
       if (source === IncrementalSource.Input) s.keypressCount++;
       if (source === IncrementalSource.MouseInteraction) {
         const interaction = field(event.data, 'type');
-        if (typeof interaction === 'number' && clickTypes.has(interaction)) s.clickCount++;
+        if (typeof interaction === 'number' && isClickInteraction(interaction)) s.clickCount++;
       }
       return;
     }
     if (event.type === EventType.Plugin) {
-      if (field(event.data, 'plugin') !== 'rrweb/console@1') return;
-      const level = field(field(event.data, 'payload'), 'level');
-      if (level === 'warn' || level === 'countReset') s.consoleWarnCount++;
-      else if (level === 'error' || level === 'assert') s.consoleErrorCount++;
+      if (field(event.data, 'plugin') !== CONSOLE_PLUGIN) return;
+      const level = consoleLevelClass(field(field(event.data, 'payload'), 'level'));
+      if (level === 'warn') s.consoleWarnCount++;
+      else if (level === 'error') s.consoleErrorCount++;
       else s.consoleLogCount++;
       return;
     }
@@ -130,7 +117,7 @@ export class SummaryBuilder {
 }
 
 export function isConsoleEvent(event: RrwebEvent): boolean {
-  return event.type === EventType.Plugin && field(event.data, 'plugin') === 'rrweb/console@1';
+  return event.type === EventType.Plugin && field(event.data, 'plugin') === CONSOLE_PLUGIN;
 }
 
 /** Adds `part` (a later message's summary) into `into`, as if their events had been summarised together. */

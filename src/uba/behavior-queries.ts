@@ -69,6 +69,42 @@ export async function userTimeline(
   );
 }
 
+/** A behaviour or posthog-js event of one recorded session, as the player lists it. */
+export interface SessionBehavior {
+  readonly timestamp: string;
+  readonly event_id: string;
+  readonly action_type: string;
+  readonly item_id: string;
+  readonly current_url: string;
+  readonly source: string;
+}
+
+/**
+ * The behaviours and analytics events that carry `sessionId` in [fromMs, toMs], oldest first, at most `limit`; an
+ * event stored twice (a redelivery) is listed once. The range keeps the read to the session's days of the tenant.
+ */
+export async function sessionBehaviors(
+  client: ClickHouseClient,
+  tenantId: number,
+  sessionId: string,
+  range: { readonly fromMs: number; readonly toMs: number },
+  limit: number,
+): Promise<SessionBehavior[]> {
+  return await rows<SessionBehavior>(
+    client,
+    `SELECT timestamp, event_id, action_type, item_id, current_url, source
+      FROM user_behaviors
+      WHERE tenant_id = {tenant:Int64}
+        AND date BETWEEN toDate({from:DateTime64(3, 'UTC')}) AND toDate({to:DateTime64(3, 'UTC')})
+        AND timestamp BETWEEN {from:DateTime64(3, 'UTC')} AND {to:DateTime64(3, 'UTC')}
+        AND session_id = {session:String}
+      ORDER BY timestamp, event_id
+      LIMIT 1 BY event_id
+      LIMIT {limit:UInt32}`,
+    { tenant: tenantId, session: sessionId, from: behaviorTime(range.fromMs), to: behaviorTime(range.toMs), limit },
+  );
+}
+
 export interface HourlyMetric {
   readonly hour: string;
   readonly action_type: string;

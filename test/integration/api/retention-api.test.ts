@@ -156,8 +156,8 @@ describe('replay API: sessions past their retention (real Postgres, MinIO, chDB)
         await tab.goto(`${api.service.url}/player#key=${key}&team=${team30.id}&session=old-session`);
         await tab.locator('body[data-state="expired"], body[data-state="failed"]').waitFor({ timeout: 30_000 });
         expect(await tab.evaluate('document.body.dataset.state')).toBe('expired');
-        expect(await tab.locator('#status').textContent()).toBe('This recording has expired: it was kept 30 days.');
-        expect(await tab.locator('#status').getAttribute('class')).toBe('');
+        expect(await tab.locator('#notices').textContent()).toBe('This recording has expired: it was kept 30 days.');
+        expect(await tab.locator('#status').textContent()).toBe('');
         expect(await tab.locator('#player').innerHTML()).toBe('');
         expect(await tab.locator('#summary').innerHTML()).toBe('');
       } finally {
