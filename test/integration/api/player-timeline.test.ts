@@ -10,6 +10,7 @@ import { loadConfig } from '../../../src/config/index.ts';
 import { demoPageHtml, serveHtml } from '../../../src/dev/demo-page.ts';
 import { launchChromium } from '../../../src/harness/chromium.ts';
 import { topicNames } from '../../../src/kafka/topics.ts';
+import type { BlobStore } from '../../../src/storage/blob-store.ts';
 import type { Team } from '../../../src/teams/team-store.ts';
 import { freshBucketStore, startTestBlobConsumer } from '../../support/blob-consumer.ts';
 import { postRaw, sampleRrwebEvents, snapshotBody, startTestCapture, type TestCapture } from '../../support/capture.ts';
@@ -70,6 +71,7 @@ describe('the player: every window in one timeline, console and event panels, sc
   let key: string;
   let deleteKey: string;
   let demo: { url: string; server: Server };
+  let store: BlobStore;
   const stops: (() => Promise<unknown>)[] = [];
 
   beforeAll(async () => {
@@ -78,7 +80,7 @@ describe('the player: every window in one timeline, console and event panels, sc
     const brokers = stack.kafka!.brokers;
     capture = await startTestCapture({ brokers, databaseUrl: stack.postgres!.url });
     stops.push(() => capture.stop());
-    const store = await freshBucketStore();
+    store = await freshBucketStore();
     const consumer = await startTestBlobConsumer({ brokers, topic: topicNames.recordings, store });
     stops.push(() => consumer.stop());
     const read = await startSinkAndApi({
@@ -290,6 +292,38 @@ describe('the player: every window in one timeline, console and event panels, sc
     await linked.screenshot({ path: join(resultsDir, 'player-deep-link.png'), fullPage: true });
     await linked.close();
   }, 180_000);
+
+  it('says which blocks could not be read, marks them on the scrubber, and plays the rest', async () => {
+    const sessionId = `partial-${randomUUID()}`;
+    const objects = async () => {
+      const keys = new Set<string>();
+      for await (const key of store.list('')) keys.add(key);
+      return keys;
+    };
+    const upload = async (start: number) => {
+      const body = JSON.stringify(snapshotBody(team.apiToken, sessionId, sampleRrwebEvents(start)));
+      const answer = await postRaw(`${capture.url}/s/`, Buffer.from(body), { 'content-type': 'application/json' });
+      expect(answer.status).toBe(200);
+    };
+    const start = Date.now() - 60_000;
+    await upload(start);
+    await eventually(async () => (await api(sessionPath(sessionId))).status === 200, 'the first block');
+    const before = await objects();
+    await upload(start + 30_000);
+    await eventually(
+      async () => (JSON.parse((await api(sessionPath(sessionId))).text) as { block_count: number }).block_count === 2,
+      'the second block',
+    );
+    for (const key of await objects()) if (!before.has(key)) await store.delete(key);
+
+    const tab = await openPlayer(`key=${key}&team=${team.id}&session=${sessionId}`);
+    expect(await tab.locator('#notices').textContent()).toMatch(
+      /^1 of 2 blocks of this session could not be read \(blob_not_found\); the replay plays around them: .+–.+\.$/,
+    );
+    expect(await tab.locator('#scrubber .gap').count()).toBe(1);
+    expect(await tab.locator('#console-panel li').count()).toBe(1); // the first block's console error only
+    await tab.close();
+  }, 120_000);
 
   it('says a session is still processing until it is playable, and that a deleted one was deleted', async () => {
     const sessionId = `processing-${randomUUID()}`;
