@@ -8,6 +8,7 @@ import { experimentResults } from '../uba/analytics/experiments.ts';
 import { funnel } from '../uba/analytics/funnel.ts';
 import { paths } from '../uba/analytics/paths.ts';
 import { retention } from '../uba/analytics/retention.ts';
+import { isoTime } from '../uba/behavior-rows.ts';
 import type { RedisConnection } from '../uba/realtime/redis-connection.ts';
 import {
   encodeAudienceCursor,
@@ -365,9 +366,6 @@ const isoRange = (range: TimeRange) => ({
   date_from: new Date(range.from).toISOString(),
   date_to: new Date(range.to).toISOString(),
 });
-
-/** ClickHouse's `2026-11-18 12:00:00.123` (UTC) as ISO. */
-const isoTime = (value: string) => `${value.replace(' ', 'T')}Z`;
 
 /** Relative change against the previous period, per metric; null where the previous value is 0 or null. */
 function change(current: Kpis, previous: Kpis): Record<keyof Kpis, number | null> {

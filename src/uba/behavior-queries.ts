@@ -1,5 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import { behaviorTime } from './behavior-rows.ts';
+import { behaviorTime, isoTime } from './behavior-rows.ts';
 
 /**
  * The reads of the UBA tables (docs/uba.md, "ClickHouse"), as the analytics API runs them. Roll-ups are read with
@@ -80,8 +80,9 @@ export interface SessionBehavior {
 }
 
 /**
- * The behaviours and analytics events that carry `sessionId` in [fromMs, toMs], oldest first, at most `limit`; an
- * event stored twice (a redelivery) is listed once. The range keeps the read to the session's days of the tenant.
+ * The behaviours and analytics events that carry `sessionId` in [fromMs, toMs], oldest first, at most `limit`, with
+ * ISO timestamps; an event stored twice (a redelivery) is listed once. The range keeps the read to the session's days
+ * of the tenant.
  */
 export async function sessionBehaviors(
   client: ClickHouseClient,
@@ -90,7 +91,7 @@ export async function sessionBehaviors(
   range: { readonly fromMs: number; readonly toMs: number },
   limit: number,
 ): Promise<SessionBehavior[]> {
-  return await rows<SessionBehavior>(
+  const found = await rows<SessionBehavior>(
     client,
     `SELECT timestamp, event_id, action_type, item_id, current_url, source
       FROM user_behaviors
@@ -103,6 +104,7 @@ export async function sessionBehaviors(
       LIMIT {limit:UInt32}`,
     { tenant: tenantId, session: sessionId, from: behaviorTime(range.fromMs), to: behaviorTime(range.toMs), limit },
   );
+  return found.map((row) => ({ ...row, timestamp: isoTime(row.timestamp) }));
 }
 
 export interface HourlyMetric {

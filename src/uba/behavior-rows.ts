@@ -61,6 +61,9 @@ export interface WatchRow {
  */
 export const behaviorTime = (ms: number): string => clickhouseTime(Math.floor(ms));
 
+/** The table's time as ClickHouse answers it (`2026-11-18 12:00:00.123`, UTC) as ISO 8601, which browsers parse alike. */
+export const isoTime = (value: string): string => `${value.replace(' ', 'T')}Z`;
+
 export function behaviorRow({ record: r, topic, partition, offset }: PositionedBehavior): BehaviorRow {
   return {
     tenant_id: r.tenant_id,

@@ -43,6 +43,9 @@ export async function waitForSession(
   throw new Error(`session ${sessionId} did not reach the API in time; last answer ${JSON.stringify(last)}`);
 }
 
+/** The iframe of the replayed page: the view of the window the player shows. */
+export const replayedFrame = '.window-view .replayer-wrapper iframe';
+
 /** The player page once it has played, failed or found nothing to play. */
 export const playerSettled = 'body:is([data-state="playing"], [data-state="failed"], [data-state="empty"])';
 
@@ -60,8 +63,8 @@ export async function playToEnd(browser: Browser, playerUrl: string, teamId: num
   const state = await page.evaluate('document.body.dataset.state');
   const pageStatus = await page.evaluate("document.getElementById('status').textContent");
   if (state !== 'playing') throw new Error(`player ended in state ${state}: ${pageStatus}`);
-  await page.evaluate('window.replay.player.goto(window.replay.player.getMetaData().totalTime, false)');
-  const replayed = page.frameLocator('.replayer-wrapper iframe');
+  await page.evaluate('window.replay.seek(window.replay.timeline.end, false)');
+  const replayed = page.frameLocator(replayedFrame);
   await replayed.locator('#status').waitFor({ timeout: 10_000 });
   const result = {
     summary: (await page.locator('#summary').textContent()) ?? '',

@@ -12,6 +12,7 @@ import { transformSync } from 'amaro';
 const root = join(import.meta.dirname, '..', '..');
 const sources: Record<string, string> = {
   'player-app.js': join(import.meta.dirname, 'player-app.js'),
+  'timeline-player.js': join(import.meta.dirname, 'timeline-player.js'),
   'session-timeline.js': join(import.meta.dirname, 'session-timeline.ts'),
   'activity.js': join(root, 'recordings', 'activity.ts'),
   'event-kinds.js': join(root, 'recordings', 'event-kinds.ts'),

@@ -4,8 +4,8 @@
 // panels beside it and the scrubber under it. Everything from the API is set as text, never as HTML: URLs, ids and
 // console output in recordings are untrusted. `#key=...&team=...&session=...&t=<seconds>` opens a session at a
 // moment; the key moves to sessionStorage and leaves the address bar.
-import { ACTIVITY_GAP_MS } from './activity.js';
 import { analyticsEntries, mergeByTime, sessionTimeline, windowAt } from './session-timeline.js';
+import { TimelinePlayer } from './timeline-player.js';
 
 const hash = new URLSearchParams(location.hash.slice(1));
 const playableWithinMs = Number(document.body.dataset.playableWithinMs) || 15_000;
@@ -19,7 +19,6 @@ const state = {
   player: null,
   /** Bumped by every play(): an answer for an earlier one is dropped. */
   generation: 0,
-  playing: false,
 };
 if (hash.get('key')) {
   sessionStorage.setItem('replay-api-key', hash.get('key'));
@@ -174,14 +173,13 @@ function loadEvents(base, list) {
 function loadAnalytics(base) {
   return api(`${base}/events`)
     .then((r) => r.json())
-    .then((body) => ({ rows: body.results }))
-    .catch((error) => ({ rows: [], error }));
+    .then((body) => ({ rows: body.results, limit: body.limit }))
+    .catch((error) => ({ rows: [], limit: Number.POSITIVE_INFINITY, error }));
 }
 
 function resetStage() {
-  if (state.player) state.player.$destroy();
+  state.player?.destroy();
   state.player = null;
-  state.playing = false;
   $('player').replaceChildren();
   $('notices').replaceChildren();
   $('panels').hidden = true;
@@ -231,6 +229,7 @@ function play(id, options = {}) {
   return api(base)
     .then((r) => r.json())
     .then((found) => {
+      if (generation !== state.generation) return [];
       summary = found;
       showSummary(summary);
       return Promise.all([
@@ -241,7 +240,7 @@ function play(id, options = {}) {
       ]);
     })
     .then(([loaded, analytics]) => {
-      if (generation !== state.generation) return;
+      if (generation !== state.generation || !loaded) return;
       show(id, summary, loaded, analytics, startAt);
     })
     .catch((error) => {
@@ -272,11 +271,14 @@ function noticePartialData(id, summary, loaded) {
         `the replay plays around them: ${spans}.`,
     );
   }
+  // The recording's clock is the device's: one running ahead must not promise data for hours, so the wait said is
+  // at most playableWithinMs, and a session "ended" further in the future than that is left alone.
   const age = Date.now() - Date.parse(summary.end_time);
-  if (age < playableWithinMs) {
+  if (age < playableWithinMs && age > -playableWithinMs) {
+    const left = Math.min(playableWithinMs, playableWithinMs - age);
     const box = notice(
       `Still processing: events after ${timeOfDay(Date.parse(summary.end_time))} may not be flushed yet; ` +
-        `they should be playable in ~${Math.max(1, Math.ceil((playableWithinMs - age) / 1000))} s. `,
+        `they should be playable in ~${Math.max(1, Math.ceil(left / 1000))} s. `,
     );
     const reload = el('button', 'Reload');
     reload.onclick = () => play(id);
@@ -288,8 +290,8 @@ function show(id, summary, loaded, analytics, startAt) {
   noticePartialData(id, summary, loaded);
   const timeline = sessionTimeline(loaded.byWindow);
   const listed = mergeByTime(timeline.listed, analyticsEntries(analytics.rows, timeline));
-  window.replay = { timeline, listed, events: timeline.events, missing: loaded.missing, windows: timeline.windows };
-  if (timeline.events.length < 2) {
+  window.replay = { timeline, listed, missing: loaded.missing, windows: timeline.windows };
+  if (timeline.windows.length === 0) {
     const all = loaded.list.blocks.length > 0 && loaded.missing.length === loaded.list.blocks.length;
     setStatus(
       all
@@ -300,46 +302,38 @@ function show(id, summary, loaded, analytics, startAt) {
     setState('empty');
     return;
   }
-  const total = timeline.end - timeline.start;
+  if (analytics.rows.length >= analytics.limit) {
+    notice(`The event list shows the first ${analytics.limit} analytics events of this session.`);
+  }
   const width = Math.max(480, Math.min(960, $('stage').clientWidth - 360));
-  // The UMD build exposes the component as the global's default export.
-  const Player = window.rrwebPlayer.default || window.rrwebPlayer;
-  const player = new Player({
-    target: $('player'),
-    props: {
-      events: timeline.events,
-      autoPlay: startAt === undefined,
-      width,
-      height: Math.round((width * 9) / 16),
-      skipInactive: true,
-      // Skips the same stretches the scrubber marks inactive.
-      inactivePeriodThreshold: ACTIVITY_GAP_MS,
+  const panels = renderPanels(timeline, listed, analytics.error);
+  const scrubber = renderScrubber(timeline, loaded.missing, listed);
+  const total = timeline.end - timeline.start;
+  const player = new TimelinePlayer($('player'), timeline, {
+    width,
+    height: Math.round((width * 9) / 16),
+    onChange(offset, playing) {
+      const at = timeline.start + offset;
+      panels.update(at);
+      scrubber.update(offset / Math.max(1, total));
+      $('time').textContent = `${clock(offset)} / ${clock(total)}`;
+      $('play-toggle').textContent = playing ? 'Pause' : 'Play';
+      const shown = windowAt(timeline.segments, at);
+      $('window-badge').textContent =
+        timeline.windows.length > 1 ? `Window ${timeline.windows.indexOf(shown) + 1} of ${timeline.windows.length}` : '';
     },
   });
   state.player = player;
   window.replay.player = player;
-  const panels = renderPanels(timeline, listed, analytics.error);
-  const scrubber = renderScrubber(timeline, loaded.missing, listed);
-  const onTime = (offset) => {
-    const at = timeline.start + offset;
-    panels.update(at);
-    scrubber.update(offset / Math.max(1, total));
-    const shown = windowAt(timeline.segments, at);
-    $('window-badge').textContent =
-      timeline.windows.length > 1 ? `Window ${timeline.windows.indexOf(shown) + 1} of ${timeline.windows.length}` : '';
-  };
-  window.replay.seek = (timestamp) => {
-    const offset = Math.min(Math.max(0, timestamp - timeline.start), total);
-    player.goto(offset, state.playing);
-    onTime(offset);
-  };
-  player.addEventListener('ui-update-current-time', (event) => onTime(event.payload));
-  player.addEventListener('ui-update-player-state', (event) => {
-    state.playing = event.payload === 'playing';
-  });
+  window.replay.seek = (timestamp, play) => player.seek(timestamp, play);
+  window.replay.currentTime = () => player.offset;
+  $('play-toggle').onclick = () => player.toggle();
+  $('speed').onchange = () => player.setSpeed(Number($('speed').value));
+  player.setSpeed(Number($('speed').value));
+  $('skip-inactive').onchange = () => player.setSkipping($('skip-inactive').checked);
+  player.setSkipping($('skip-inactive').checked);
   $('link-here').onclick = () => {
-    const offset = player.getReplayer().getCurrentTime();
-    const link = new URLSearchParams({ team: state.team, session: id, t: (offset / 1000).toFixed(1) });
+    const link = new URLSearchParams({ team: state.team, session: id, t: (player.offset / 1000).toFixed(1) });
     const output = $('link-output');
     output.value = `${location.origin}${location.pathname}#${link}`;
     output.hidden = false;
@@ -348,12 +342,10 @@ function show(id, summary, loaded, analytics, startAt) {
   };
   $('controls').hidden = false;
   if (startAt !== undefined) {
-    const offset = Math.min(startAt * 1000, total);
-    player.goto(offset, false);
-    onTime(offset);
-    setStatus(`Opened at ${clock(offset)} of ${clock(total)}.`);
+    player.seek(timeline.start + startAt * 1000, false);
+    setStatus(`Opened at ${clock(player.offset)} of ${clock(total)}.`);
   } else {
-    onTime(0);
+    player.seek(timeline.start, true);
     setStatus(timeline.windows.length > 1 ? `${timeline.windows.length} windows in one timeline.` : '');
   }
   setState('playing');

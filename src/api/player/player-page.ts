@@ -6,10 +6,10 @@ import { loadBrowserModules } from './browser-modules.ts';
 
 /** rrweb-player's browser build and stylesheet, served from node_modules (nothing is bundled or committed). */
 const playerDist = dirname(createRequire(import.meta.url).resolve('rrweb-player'));
-const rrwebAssets: Record<string, { file: string; type: string }> = {
-  'rrweb-player.js': { file: 'rrweb-player.umd.min.cjs', type: 'text/javascript; charset=utf-8' },
-  'rrweb-player.css': { file: 'style.min.css', type: 'text/css; charset=utf-8' },
-};
+const rrwebAssets = new Map([
+  ['rrweb-player.js', { file: 'rrweb-player.umd.min.cjs', type: 'text/javascript; charset=utf-8' }],
+  ['rrweb-player.css', { file: 'style.min.css', type: 'text/css; charset=utf-8' }],
+]);
 
 export interface PlayerPageOptions {
   /**
@@ -57,7 +57,7 @@ export function addPlayerRoutes(router: Router, options: PlayerPageOptions): Rou
           res.end(module.code);
           return;
         }
-        const asset = rrwebAssets[params.file!];
+        const asset = rrwebAssets.get(params.file!);
         if (!asset) {
           res.writeHead(404, { 'content-type': 'text/plain' }).end('no such asset');
           return;
@@ -95,6 +95,7 @@ function playerPageHtml(options: PlayerPageOptions): string {
   .error { color: #b00020; }
   form { padding: 16px; }
   #stage { display: flex; gap: 12px; align-items: flex-start; }
+  #time { font-variant-numeric: tabular-nums; }
   #panels { width: 340px; flex: none; border: 1px solid #ddd; display: flex; flex-direction: column; height: 600px; }
   #panels[hidden] { display: none; }
   #panel-tabs { display: flex; border-bottom: 1px solid #ddd; }
@@ -154,6 +155,10 @@ function playerPageHtml(options: PlayerPageOptions): string {
   </div>
   <div id="scrubber" hidden title="Click to seek"><div id="playhead"></div></div>
   <div id="controls" hidden>
+    <button id="play-toggle">Play</button>
+    <span id="time"></span>
+    <label>Speed <select id="speed"><option value="1">1×</option><option value="2">2×</option><option value="4">4×</option><option value="8">8×</option></select></label>
+    <label><input type="checkbox" id="skip-inactive" checked> Skip inactivity</label>
     <span class="legend"><span style="background:#9fd3a8"></span>active<span style="background:#e6e6e6"></span>inactive<span style="background:#2f6fd6"></span>click<span style="background:#d62f2f"></span>error</span>
     <span id="window-badge"></span>
     <button id="link-here">Link at this time</button>
@@ -170,15 +175,16 @@ function playerPageHtml(options: PlayerPageOptions): string {
  * else: no inline script or handler, no eval. rrweb rebuilds the recorded DOM inside an about:blank iframe
  * that it sandboxes without `allow-scripts`; that iframe inherits this policy, so a script inside a recording cannot
  * run even if the sandbox were lifted. What the policy allows beyond scripts is what faithful playback needs: the
- * recorded page's inline styles (`style-src 'unsafe-inline'`: rrweb writes each recorded stylesheet as a <style>
- * element) and its images, fonts and media from wherever the recorded page loaded them. Data only from this origin
+ * recorded page's inline styles (`style-src 'unsafe-inline'`: rrweb writes each stylesheet it could read as a
+ * <style> element), the stylesheets it could not read (another origin's, without CORS: rrweb keeps their <link>), and
+ * its images, fonts and media from wherever the recorded page loaded them. Data only from this origin
  * (`connect-src 'self'`); no plugins, no <base>, no form posts, and never framed by another page (`frame-ancestors
  * 'none'`, clickjacking).
  */
 export const playerContentSecurityPolicy = [
   "default-src 'none'",
   "script-src 'self'",
-  "style-src 'self' 'unsafe-inline'",
+  "style-src 'self' 'unsafe-inline' https: http:",
   'img-src * data: blob:',
   'font-src * data:',
   'media-src * data: blob:',

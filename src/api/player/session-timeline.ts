@@ -1,4 +1,4 @@
-import { type ActiveInterval, intervalsOf } from '../../recordings/activity.ts';
+import { ACTIVITY_GAP_MS, type ActiveInterval, intervalsOf } from '../../recordings/activity.ts';
 import {
   CONSOLE_PLUGIN,
   consoleLevelClass,
@@ -9,9 +9,10 @@ import {
 } from '../../recordings/event-kinds.ts';
 
 /**
- * One session's events, every window of it, as the player shows them: one stream that rrweb-player plays (switching
- * to the window the user was in), the console entries and the event list beside it, and the activity the scrubber
- * marks. Pure: the player page loads this file in the browser (browser-modules.ts), and the unit tests run it in Node.
+ * One session's events, every window of it, as the player shows them: which window is shown when (the one the user
+ * was in), each window's own stream for its replayer, the console entries and the event list beside it, and the
+ * activity the scrubber marks and skip-inactivity skips. Pure: the player page loads this file in the browser
+ * (browser-modules.ts), and the unit tests run it in Node.
  */
 
 export interface TimelineEvent {
@@ -53,8 +54,8 @@ export interface SessionTimeline {
   /** Window ids in the order their first full snapshot arrived. */
   readonly windows: readonly string[];
   readonly segments: readonly WindowSegment[];
-  /** What rrweb-player plays. */
-  readonly events: readonly TimelineEvent[];
+  /** Each window's events for its own replayer: from a Meta and its first full snapshot on, in time order. */
+  readonly streams: Readonly<Record<string, readonly TimelineEvent[]>>;
   /** Active stretches by the summary's rule (recordings/activity.ts), over every window's input. */
   readonly active: readonly ActiveInterval[];
   readonly console: readonly ConsoleEntry[];
@@ -64,7 +65,16 @@ export interface SessionTimeline {
 /** Longest console text and trace kept per entry: a page can log megabytes. */
 const MAX_CONSOLE_TEXT = 2000;
 const MAX_TRACE_FRAMES = 20;
-const MAX_LABEL_TEXT = 40;
+const MAX_TRACE_FRAME_TEXT = 500;
+const MAX_LABEL_TEXT = 200;
+const MAX_NODE_TEXT = 40;
+/**
+ * The least a window stays shown before the player switches away: a mouse crossing between two windows side by side
+ * must not flip the view on every batch of moves.
+ */
+export const MIN_SEGMENT_MS = 1000;
+/** The viewport assumed for a window whose Meta event was not recorded (lost with an unreadable block). */
+const DEFAULT_VIEWPORT = { width: 1280, height: 720 };
 
 function field(value: unknown, key: string): unknown {
   return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
@@ -81,6 +91,46 @@ function isActive(event: TimelineEvent): boolean {
   return source !== undefined && isActiveSource(source);
 }
 
+/**
+ * Sources only a user in that window makes. Scrolls, resizes and media events are left out: a page in a background
+ * tab makes those by itself (an auto-scrolling feed, a video), and must not pull the view to it.
+ */
+const userSources: ReadonlySet<number> = new Set([
+  IncrementalSource.MouseMove,
+  IncrementalSource.MouseInteraction,
+  IncrementalSource.Input,
+  IncrementalSource.TouchMove,
+  IncrementalSource.Drag,
+]);
+
+/** When a user event began: a batch of moves is stamped with its last position and lists earlier ones as offsets. */
+function userEventTime(event: TimelineEvent): number | undefined {
+  const source = sourceOf(event);
+  if (source === undefined || !userSources.has(source)) return undefined;
+  const positions = field(event.data, 'positions');
+  let earliest = 0;
+  if (Array.isArray(positions)) {
+    for (const position of positions) {
+      const offset = field(position, 'timeOffset');
+      if (typeof offset === 'number' && offset < earliest) earliest = offset;
+    }
+  }
+  return event.timestamp + earliest;
+}
+
+/** Any recorded value as text, whatever it is (a hostile page can record objects whose toString throws). */
+export function printable(value: unknown, max: number): string {
+  if (typeof value === 'string') return value.slice(0, max);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) {
+    return String(value);
+  }
+  try {
+    return (JSON.stringify(value) ?? typeof value).slice(0, max);
+  } catch {
+    return `[${typeof value}]`;
+  }
+}
+
 /** Events sorted by time; equal times keep their recorded order (Array.prototype.sort is stable). */
 function byTime<T extends { readonly timestamp: number }>(events: readonly T[]): T[] {
   return [...events].sort((a, b) => a.timestamp - b.timestamp);
@@ -88,8 +138,9 @@ function byTime<T extends { readonly timestamp: number }>(events: readonly T[]):
 
 /**
  * Which window is shown when. The first is the window of the earliest full snapshot; after that the player follows
- * the user: an active event (input, mouse, scroll, ...) in another window switches to that window, provided it has a
- * full snapshot by then (a window cannot be drawn before one). Inactive stretches stay on the last window used.
+ * the user: a user event (mouse, input, touch, drag) in another window switches to that window, provided it has a
+ * full snapshot by then (a window cannot be drawn before one) and the current window has been shown for
+ * `MIN_SEGMENT_MS`. In between, the view stays on the last window used.
  */
 export function windowSegments(byWindow: Readonly<Record<string, readonly TimelineEvent[]>>): WindowSegment[] {
   const firstFull = new Map<string, number>();
@@ -102,7 +153,8 @@ export function windowSegments(byWindow: Readonly<Record<string, readonly Timeli
       if (event.type === EventType.FullSnapshot && (known === undefined || event.timestamp < known)) {
         firstFull.set(windowId, event.timestamp);
       }
-      if (isActive(event)) activity.push({ timestamp: event.timestamp, windowId });
+      const at = userEventTime(event);
+      if (at !== undefined) activity.push({ timestamp: at, windowId });
     }
   }
   if (firstFull.size === 0) return [];
@@ -110,7 +162,7 @@ export function windowSegments(byWindow: Readonly<Record<string, readonly Timeli
   const segments: { windowId: string; start: number; end: number }[] = [{ windowId: firstWindow, start, end }];
   for (const { timestamp, windowId } of byTime(activity)) {
     const current = segments[segments.length - 1]!;
-    if (windowId === current.windowId || timestamp <= current.start) continue;
+    if (windowId === current.windowId || timestamp < current.start + MIN_SEGMENT_MS || timestamp > end) continue;
     const drawable = firstFull.get(windowId);
     if (drawable === undefined || drawable > timestamp) continue;
     current.end = timestamp;
@@ -120,43 +172,50 @@ export function windowSegments(byWindow: Readonly<Record<string, readonly Timeli
 }
 
 /**
- * The one stream rrweb-player plays. Each segment starts with its window drawn as it was at that moment: the window's
- * last Meta and full snapshot before the segment, then every event of it since that snapshot, all moved to the
- * segment's start (rrweb applies same-time events in order, and a seek replays from the nearest full snapshot, so
- * this holds whichever way the playhead moves). The segment's own events follow at their times.
+ * Each window's stream for a replayer of its own: its events from its first full snapshot on, led by the Meta event
+ * that sets the viewport (the last one before that snapshot; else the window's next one, or a default when none was
+ * recorded). Events before the first full snapshot cannot be drawn and are left out. Windows with no full snapshot
+ * have no stream.
  */
-export function mergedStream(
+export function windowStreams(
   byWindow: Readonly<Record<string, readonly TimelineEvent[]>>,
-  segments: readonly WindowSegment[],
-): TimelineEvent[] {
-  const sorted = new Map(Object.entries(byWindow).map(([id, events]) => [id, byTime(events)]));
-  const stream: TimelineEvent[] = [];
-  segments.forEach((segment, i) => {
-    const events = sorted.get(segment.windowId) ?? [];
-    const last = i === segments.length - 1;
-    let full = -1;
-    for (let j = 0; j < events.length && events[j]!.timestamp <= segment.start; j++) {
-      if (events[j]!.type === EventType.FullSnapshot) full = j;
-    }
-    if (full < 0) return; // windowSegments never makes such a segment
-    let meta = -1;
-    for (let j = full - 1; j >= 0 && meta < 0; j--) if (events[j]!.type === EventType.Meta) meta = j;
-    const at = (event: TimelineEvent) => ({ ...event, timestamp: segment.start });
-    if (meta >= 0) stream.push(at(events[meta]!));
-    let j = full;
-    for (; j < events.length && events[j]!.timestamp < segment.start; j++) stream.push(at(events[j]!));
-    for (; j < events.length; j++) {
-      const t = events[j]!.timestamp;
-      if (last ? t > segment.end : t >= segment.end) break;
-      stream.push(events[j]!);
-    }
-  });
-  return stream;
+): Record<string, TimelineEvent[]> {
+  const streams: Record<string, TimelineEvent[]> = {};
+  for (const [windowId, unsorted] of Object.entries(byWindow)) {
+    const events = byTime(unsorted);
+    const full = events.findIndex((e) => e.type === EventType.FullSnapshot);
+    if (full < 0) continue;
+    const at = events[full]!.timestamp;
+    const before = events.slice(0, full).findLast((e) => e.type === EventType.Meta);
+    const later = events.find((e) => e.type === EventType.Meta);
+    const meta = before ?? {
+      type: EventType.Meta,
+      timestamp: at,
+      data: later?.data ?? { href: '', ...DEFAULT_VIEWPORT },
+    };
+    streams[windowId] = [{ ...meta, timestamp: Math.min(meta.timestamp, at) }, ...events.slice(full)];
+  }
+  return streams;
+}
+
+/**
+ * Where skip-inactivity moves the playhead from `t`: to the start of the next active stretch when `t` lies in an
+ * inactive one (more than `ACTIVITY_GAP_MS` without activity, counting from `start` before the first stretch), to
+ * `end` after the last; else `t` itself.
+ */
+export function skipInactive(active: readonly ActiveInterval[], t: number, start: number, end: number): number {
+  let previousEnd = start;
+  for (const [from, to] of active) {
+    if (t < from) return from - previousEnd > ACTIVITY_GAP_MS ? from : t;
+    if (t <= to) return t;
+    previousEnd = to;
+  }
+  return end - previousEnd > ACTIVITY_GAP_MS ? end : t;
 }
 
 /** A console argument as rrweb's console plugin stringified it: JSON strings lose their quotes, the rest stays. */
 function consoleArgument(value: unknown): string {
-  if (typeof value !== 'string') return String(value);
+  if (typeof value !== 'string') return printable(value, MAX_CONSOLE_TEXT);
   if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) {
     try {
       const parsed: unknown = JSON.parse(value);
@@ -177,10 +236,10 @@ function consoleEntry(event: TimelineEvent, windowId: string): ConsoleEntry | un
   return {
     timestamp: event.timestamp,
     windowId,
-    level: typeof level === 'string' ? level : 'log',
+    level: typeof level === 'string' ? level.slice(0, 20) : 'log',
     kind: consoleLevelClass(level),
     text: (Array.isArray(args) ? args.map(consoleArgument).join(' ') : '').slice(0, MAX_CONSOLE_TEXT),
-    trace: Array.isArray(trace) ? trace.slice(0, MAX_TRACE_FRAMES).map(String) : [],
+    trace: Array.isArray(trace) ? trace.slice(0, MAX_TRACE_FRAMES).map((f) => printable(f, MAX_TRACE_FRAME_TEXT)) : [],
   };
 }
 
@@ -188,29 +247,29 @@ function consoleEntry(event: TimelineEvent, windowId: string): ConsoleEntry | un
 class NodeLabels {
   private readonly labels = new Map<number, { element: string; text: string }>();
 
-  /** Takes every element and text node of a serialized (rrweb-snapshot) node tree; `parent` is its parent's id. */
-  add(node: unknown, parent?: number): void {
-    const id = field(node, 'id');
-    const type = field(node, 'type');
-    if (type === 2 && typeof id === 'number') {
-      const attributes = field(node, 'attributes');
-      const domId = field(attributes, 'id');
-      const className = field(attributes, 'class');
-      const tag = String(field(node, 'tagName') ?? 'element').toLowerCase();
-      const element =
-        typeof domId === 'string' && domId
-          ? `${tag}#${domId}`
-          : typeof className === 'string' && className.trim()
-            ? `${tag}.${className.trim().split(/\s+/)[0]}`
-            : tag;
-      this.labels.set(id, { element, text: '' });
-    } else if (type === 3 && parent !== undefined) {
-      const owner = this.labels.get(parent);
-      const text = String(field(node, 'textContent') ?? '').trim();
-      if (owner && !owner.text && text) owner.text = text.slice(0, MAX_LABEL_TEXT);
+  /**
+   * Takes every element and text node of a serialized (rrweb-snapshot) node tree; `parent` is its parent's id.
+   * Walked with a stack of its own: a recorded page can nest deeper than the call stack.
+   */
+  add(root: unknown, rootParent?: number): void {
+    const pending: { node: unknown; parent: number | undefined }[] = [{ node: root, parent: rootParent }];
+    for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+      const { node, parent } = next;
+      const id = field(node, 'id');
+      const type = field(node, 'type');
+      if (type === 2 && typeof id === 'number') this.labels.set(id, { element: elementLabel(node), text: '' });
+      else if (type === 3 && parent !== undefined) {
+        const owner = this.labels.get(parent);
+        const text = printable(field(node, 'textContent') ?? '', 4 * MAX_NODE_TEXT).trim();
+        if (owner && !owner.text && text) owner.text = text.slice(0, MAX_NODE_TEXT);
+      }
+      const children = field(node, 'childNodes');
+      if (!Array.isArray(children)) continue;
+      // Reversed onto the stack, so a parent's first text child is met first.
+      for (let i = children.length - 1; i >= 0; i--) {
+        pending.push({ node: children[i], parent: typeof id === 'number' ? id : parent });
+      }
     }
-    const children = field(node, 'childNodes');
-    if (Array.isArray(children)) for (const child of children) this.add(child, typeof id === 'number' ? id : parent);
   }
 
   of(id: unknown): string {
@@ -218,6 +277,18 @@ class NodeLabels {
     if (!label) return 'an element';
     return label.text ? `${label.element} "${label.text}"` : label.element;
   }
+}
+
+function elementLabel(node: unknown): string {
+  const attributes = field(node, 'attributes');
+  const domId = field(attributes, 'id');
+  const className = field(attributes, 'class');
+  const tag = printable(field(node, 'tagName') ?? 'element', MAX_NODE_TEXT).toLowerCase();
+  if (typeof domId === 'string' && domId) return `${tag}#${domId.slice(0, MAX_NODE_TEXT)}`;
+  if (typeof className === 'string' && className.trim()) {
+    return `${tag}.${className.trim().split(/\s+/)[0]!.slice(0, MAX_NODE_TEXT)}`;
+  }
+  return tag;
 }
 
 /**
@@ -236,14 +307,14 @@ function listWindow(events: readonly TimelineEvent[], windowId: string): ListedE
   const navigation = (event: TimelineEvent, href: unknown) => {
     if (typeof href !== 'string' || !href || href === lastHref) return;
     lastHref = href;
-    push(event, 'navigation', href);
+    push(event, 'navigation', href.slice(0, MAX_LABEL_TEXT));
   };
   for (const event of events) {
     if (event.type === EventType.FullSnapshot) nodes.add(field(event.data, 'node'));
     else if (event.type === EventType.Meta) navigation(event, field(event.data, 'href'));
     else if (event.type === EventType.Custom) {
       const href = field(field(event.data, 'payload'), 'href');
-      const tag = String(field(event.data, 'tag') ?? 'custom event');
+      const tag = printable(field(event.data, 'tag') ?? 'custom event', MAX_LABEL_TEXT);
       if (typeof href === 'string') navigation(event, href);
       // posthog-js marks its own bookkeeping ($session_options, $remote_config_received, ...) with a '$'.
       else if (!tag.startsWith('$')) push(event, 'custom', tag);
@@ -290,7 +361,8 @@ export function analyticsEntries(rows: readonly SessionAnalyticsEvent[], timelin
         (windowId) => row.current_url && pageOf(windowId, timestamp) === row.current_url,
       );
       const windowId = onPage ?? windowAt(timeline.segments, timestamp) ?? '';
-      const label = row.item_id ? `${row.action_type} ${row.item_id}` : row.action_type;
+      const action = printable(row.action_type, MAX_LABEL_TEXT);
+      const label = row.item_id ? `${action} ${printable(row.item_id, MAX_LABEL_TEXT)}` : action;
       return { timestamp, windowId, kind: 'analytics' as const, label };
     })
     .filter((entry) => Number.isFinite(entry.timestamp));
@@ -311,10 +383,9 @@ export function windowAt(segments: readonly WindowSegment[], timestamp: number):
 /** Everything the player needs from a session's events, grouped by window id as the API streams them. */
 export function sessionTimeline(byWindow: Readonly<Record<string, readonly TimelineEvent[]>>): SessionTimeline {
   const segments = windowSegments(byWindow);
-  const windows = [...new Set(segments.map((s) => s.windowId))];
-  for (const id of Object.keys(byWindow)) {
-    if (!windows.includes(id) && byWindow[id]!.some((e) => e.type === EventType.FullSnapshot)) windows.push(id);
-  }
+  const streams = windowStreams(byWindow);
+  const drawnFrom = (windowId: string) => streams[windowId]![1]!.timestamp;
+  const windows = Object.keys(streams).sort((a, b) => drawnFrom(a) - drawnFrom(b));
   const consoleEntries: ConsoleEntry[] = [];
   let listed: ListedEvent[] = [];
   const activeTimes: number[] = [];
@@ -332,7 +403,7 @@ export function sessionTimeline(byWindow: Readonly<Record<string, readonly Timel
     end: segments[segments.length - 1]?.end ?? 0,
     windows,
     segments,
-    events: mergedStream(byWindow, segments),
+    streams,
     active: intervalsOf(activeTimes),
     console: consoleEntries.sort((a, b) => a.timestamp - b.timestamp),
     listed,

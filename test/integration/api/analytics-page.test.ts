@@ -20,7 +20,7 @@ import { sampleBehavior } from '../../support/behaviors.ts';
 import { freshBucketStore, startTestBlobConsumer } from '../../support/blob-consumer.ts';
 import { startTestCapture, type TestCapture } from '../../support/capture.ts';
 import { startSinkAndApi } from '../../support/pipeline.ts';
-import { playerSettled, recordDemoSession, waitForSession } from '../../support/replay-flow.ts';
+import { playerSettled, recordDemoSession, replayedFrame, waitForSession } from '../../support/replay-flow.ts';
 
 // The dashboard page in Chromium on the real read path: a session recorded by posthog-js on the demo page through
 // capture → Kafka → blob consumer → MinIO → sink → chDB, behaviours inserted with the behaviour sink's insert path
@@ -324,8 +324,8 @@ describe('the analytics page in Chromium', () => {
       "document.body.dataset.state + ' ' + document.getElementById('status').textContent",
     );
     expect(status).toMatch(/^playing/);
-    await tab.evaluate('window.replay.player.goto(window.replay.player.getMetaData().totalTime, false)');
-    const replayed = tab.frameLocator('.replayer-wrapper iframe');
+    await tab.evaluate('window.replay.seek(window.replay.timeline.end, false)');
+    const replayed = tab.frameLocator(replayedFrame);
     await replayed.locator('#status').waitFor({ timeout: 10_000 });
     expect(await replayed.locator('#status').textContent()).toBe(`Added to cart: ${typed}`);
     expect(await replayed.locator('#search').inputValue()).toBe('*'.repeat(typed.length));

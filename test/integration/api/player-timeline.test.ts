@@ -17,7 +17,7 @@ import { postRaw, sampleRrwebEvents, snapshotBody, startTestCapture, type TestCa
 import { eventually } from '../../support/kafka-offsets.ts';
 import { startSinkAndApi, startTestBehaviorsSink } from '../../support/pipeline.ts';
 import { flushPosthog } from '../../support/posthog-page.ts';
-import { playerSettled, waitForSession } from '../../support/replay-flow.ts';
+import { playerSettled, replayedFrame, waitForSession } from '../../support/replay-flow.ts';
 
 const stack = inject('stack');
 const resultsDir = join(import.meta.dirname, '../../../.data/test-results');
@@ -54,11 +54,10 @@ async function addToCart(page: Page, text: string): Promise<TabActions> {
 }
 
 /** The player's current offset into the replay, in ms. */
-const currentTime = (tab: Page) =>
-  tab.evaluate('window.replay.player.getReplayer().getCurrentTime()') as Promise<number>;
+const currentTime = (tab: Page) => tab.evaluate('window.replay.currentTime()') as Promise<number>;
 
 async function replayedStatus(tab: Page, expected: string): Promise<void> {
-  const replayed = tab.frameLocator('.replayer-wrapper iframe').locator('#status');
+  const replayed = tab.frameLocator(replayedFrame).locator('#status');
   await expect.poll(() => replayed.textContent(), { timeout: 10_000 }).toBe(expected);
 }
 
@@ -168,6 +167,14 @@ describe('the player: every window in one timeline, console and event panels, sc
       async () => (await api(`${sessionPath(sessionId)}/events`)).text.includes('"add_to_cart"'),
       'the analytics events of the session to reach ClickHouse',
     );
+    // The session's analytics events come with ISO times (what every browser parses alike), inside the recording.
+    const analytics = JSON.parse((await api(`${sessionPath(sessionId)}/events`)).text) as {
+      results: { timestamp: string }[];
+    };
+    for (const { timestamp } of analytics.results) {
+      expect(timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+      expect(Date.parse(timestamp)).toBeGreaterThan(a.clickedAt - 60_000);
+    }
     // Independently of the player: the console events of the session as the API streams them.
     const list = JSON.parse((await api(`${sessionPath(sessionId)}/snapshots`)).text) as { blocks: unknown[] };
     const lines = (await api(`${sessionPath(sessionId)}/snapshots?blocks=0-${list.blocks.length - 1}`)).text
@@ -205,11 +212,23 @@ describe('the player: every window in one timeline, console and event panels, sc
     await seek(a.clickedAt + 200);
     await replayedStatus(tab, 'Added to cart: first tab');
     expect(await tab.locator('#window-badge').textContent()).toBe('Window 1 of 2');
-    await seek(timeline.segments[1]!.start + 1);
+    // Exactly where B's segment starts: B is drawn, before its click.
+    await seek(timeline.segments[1]!.start);
     await replayedStatus(tab, 'Cart is empty');
+    expect(await tab.locator('#window-badge').textContent()).toBe('Window 2 of 2');
     await seek(b.clickedAt + 200);
     await replayedStatus(tab, 'Added to cart: second');
     expect(await tab.locator('#window-badge').textContent()).toBe('Window 2 of 2');
+    await seek(timeline.segments[2]!.start + 200);
+    await replayedStatus(tab, 'Added to cart: first tab');
+    // Playing (not seeking) across a switch: the clock moves the view to B when the user went there.
+    await tab.evaluate(`window.replay.seek(${timeline.segments[1]!.start - 600}, true)`);
+    await expect
+      .poll(() => currentTime(tab), { timeout: 10_000 })
+      .toBeGreaterThan(timeline.segments[1]!.start - timeline.start + 100);
+    await tab.evaluate('window.replay.player.pause()');
+    expect(await tab.locator('#window-badge').textContent()).toBe('Window 2 of 2');
+    expect(await tab.locator('.window-view').getAttribute('data-window')).toBe(windowB);
     await seek(timeline.segments[2]!.start + 200);
     await replayedStatus(tab, 'Added to cart: first tab');
     await mkdir(resultsDir, { recursive: true });

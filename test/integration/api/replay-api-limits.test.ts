@@ -21,7 +21,7 @@ import type { BlobStore } from '../../../src/storage/blob-store.ts';
 import { S3BlobStore } from '../../../src/storage/s3-blob-store.ts';
 import { type Team, TeamStore } from '../../../src/teams/team-store.ts';
 import { freshBucketStore } from '../../support/blob-consumer.ts';
-import { playerSettled } from '../../support/replay-flow.ts';
+import { playerSettled, replayedFrame } from '../../support/replay-flow.ts';
 import { liveRows, liveRowsStart, writeFlushes } from '../../support/summary-rows.ts';
 import { createTestTeam } from '../../support/teams.ts';
 
@@ -362,8 +362,8 @@ describe('replay API limits and edge hygiene (real Postgres, MinIO, chDB)', () =
         expect(
           await tab.evaluate("document.body.dataset.state + ' ' + document.getElementById('status').textContent"),
         ).toMatch(/^playing/);
-        await tab.evaluate('window.replay.player.goto(window.replay.player.getMetaData().totalTime, false)');
-        const replayed = tab.frameLocator('.replayer-wrapper iframe');
+        await tab.evaluate('window.replay.seek(window.replay.timeline.end, false)');
+        const replayed = tab.frameLocator(replayedFrame);
         await replayed.locator('#styled').waitFor({ state: 'attached', timeout: 10_000 });
         expect(await replayed.locator('#styled').textContent()).toBe('styled text');
         expect(
@@ -377,7 +377,7 @@ describe('replay API limits and edge hygiene (real Postgres, MinIO, chDB)', () =
           await replayed.locator('body').evaluate(() => (globalThis as unknown as BrowserWindow).__pwned),
         ).toBeUndefined();
         // The replay iframe is sandboxed without scripts.
-        const sandbox = await tab.locator('.replayer-wrapper iframe').getAttribute('sandbox');
+        const sandbox = await tab.locator(replayedFrame).getAttribute('sandbox');
         expect(sandbox?.split(/\s+/)).not.toContain('allow-scripts');
         // Nothing the player needs was refused (a refused recorded script would be fine; there is none to refuse:
         // rrweb does not rebuild scripts).

@@ -7,7 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { loadBrowserModules } from '../../../src/api/player/browser-modules.ts';
 import {
   analyticsEntries,
+  MIN_SEGMENT_MS,
   sessionTimeline,
+  skipInactive,
   type TimelineEvent,
   windowAt,
 } from '../../../src/api/player/session-timeline.ts';
@@ -52,29 +54,19 @@ const consoleEvent = (timestamp: number, level: string, args: string[], trace: s
 });
 const serialOf = (event: TimelineEvent) => (event.data as { n: number }).n;
 
-/**
- * What a window looks like at `t` when its own events are played: the serials of its last full snapshot at or before
- * `t` and of everything after it up to `t`.
- */
-function windowStateAt(events: readonly TimelineEvent[], t: number): number[] {
-  const upTo = [...events].sort((a, b) => a.timestamp - b.timestamp).filter((e) => e.timestamp <= t);
-  const last = upTo.findLastIndex((e) => e.type === 2);
-  return upTo.slice(last).map(serialOf);
-}
-
 describe('sessionTimeline', () => {
-  it('plays one window as it was recorded, from its first full snapshot', () => {
+  it('plays one window from its first full snapshot, led by its Meta', () => {
     const events = [meta(1000), full(1000), mouse(1500), click(2000, 1), mutation(2500)];
     const timeline = sessionTimeline({ w1: [mutation(900), ...events] });
     expect(timeline.windows).toEqual(['w1']);
     expect(timeline.segments).toEqual([{ windowId: 'w1', start: 1000, end: 2500 }]);
     // The mutation before the first full snapshot cannot be drawn: it is left out.
-    expect(timeline.events.map(serialOf)).toEqual(events.map(serialOf));
+    expect(timeline.streams.w1!.map(serialOf)).toEqual(events.map(serialOf));
     expect(timeline.start).toBe(1000);
     expect(timeline.end).toBe(2500);
   });
 
-  it('switches to the window the user acts in, drawing it as it was at that moment', () => {
+  it('switches to the window the user acts in; each window keeps a stream of its own events only', () => {
     const a = [meta(1000), full(1000), mouse(1200), mutation(2000), mutation(4000), mouse(6000), mutation(6500)];
     const b = [meta(3000, 'https://shop.test/b'), full(3000), mutation(3200), click(3500, 5), mutation(5000)];
     const timeline = sessionTimeline({ a, b });
@@ -84,16 +76,54 @@ describe('sessionTimeline', () => {
       { windowId: 'b', start: 3500, end: 6000 },
       { windowId: 'a', start: 6000, end: 6500 },
     ]);
-    const stream = timeline.events;
-    for (let i = 1; i < stream.length; i++)
-      expect(stream[i]!.timestamp).toBeGreaterThanOrEqual(stream[i - 1]!.timestamp);
-    // At 3500: B's Meta, full snapshot and the mutation after it, all at 3500, then B's click.
-    const atSwitch = stream.filter((e) => e.timestamp === 3500).map(serialOf);
-    expect(atSwitch).toEqual(b.slice(0, 4).map(serialOf));
-    // At 6000 A is drawn again from its full snapshot, with the mutation at 4000 it made while hidden.
-    expect(stream.filter((e) => e.timestamp === 6000).map(serialOf)).toEqual(a.slice(0, 6).map(serialOf));
+    expect(timeline.streams.a!.map(serialOf)).toEqual(a.map(serialOf));
+    expect(timeline.streams.b!.map(serialOf)).toEqual(b.map(serialOf));
     expect(windowAt(timeline.segments, 4000)).toBe('b');
     expect(windowAt(timeline.segments, 500)).toBe('a');
+  });
+
+  it('switches only on what a user does, and not sooner than MIN_SEGMENT_MS after the last switch', () => {
+    const scroll = (timestamp: number): TimelineEvent => ({
+      type: 3,
+      timestamp,
+      data: { source: 3, id: 1, x: 0, y: 9 },
+    });
+    const a = [meta(1000), full(1000), mouse(1100), mouse(9000)];
+    // B scrolls by itself (a feed in a background tab), then the user moves in it, then back and forth quickly.
+    const b = [meta(2000), full(2000), scroll(3000), mouse(4000), mouse(4000 + MIN_SEGMENT_MS - 100)];
+    const back = [mouse(4500), mouse(5500)];
+    const timeline = sessionTimeline({ a: [...a, ...back], b });
+    expect(timeline.segments).toEqual([
+      { windowId: 'a', start: 1000, end: 4000 },
+      { windowId: 'b', start: 4000, end: 5500 },
+      { windowId: 'a', start: 5500, end: 9000 },
+    ]);
+  });
+
+  it('switches at the first position of a batch of mouse moves, not at the batch time', () => {
+    const a = [meta(1000), full(1000), mouse(1100)];
+    const moves: TimelineEvent = {
+      type: 3,
+      timestamp: 5000,
+      data: {
+        source: 1,
+        positions: [
+          { x: 1, y: 1, id: 1, timeOffset: -400 },
+          { x: 2, y: 2, id: 1, timeOffset: 0 },
+        ],
+      },
+    };
+    const b = [meta(2000), full(2000), moves];
+    expect(sessionTimeline({ a, b }).segments[1]).toEqual({ windowId: 'b', start: 4600, end: 5000 });
+  });
+
+  it('keeps each event once however often the user goes back and forth', () => {
+    const a: TimelineEvent[] = [meta(0), full(0)];
+    const b: TimelineEvent[] = [meta(0), full(0)];
+    for (let i = 1; i <= 25_000; i++) (Math.floor(i / 25) % 2 === 0 ? a : b).push(mouse(i * 50));
+    const timeline = sessionTimeline({ a, b });
+    expect(timeline.segments.length).toBeGreaterThan(900);
+    expect(timeline.streams.a!.length + timeline.streams.b!.length).toBe(a.length + b.length);
   });
 
   it('does not switch to a window that has no full snapshot yet', () => {
@@ -105,13 +135,23 @@ describe('sessionTimeline', () => {
     ]);
   });
 
-  it('has nothing to play without a full snapshot', () => {
-    const timeline = sessionTimeline({ a: [meta(1000), mouse(1100)] });
-    expect(timeline.events).toEqual([]);
-    expect(timeline.segments).toEqual([]);
+  it('gives a window whose Meta was lost its next Meta, or a default viewport', () => {
+    const lateMeta = meta(3000, 'https://shop.test/late');
+    const timeline = sessionTimeline({ a: [full(1000), mouse(1100), lateMeta], b: [full(2000)] });
+    const [aMeta, aFull] = timeline.streams.a!;
+    expect(aMeta).toMatchObject({ type: 4, timestamp: 1000, data: lateMeta.data });
+    expect(aFull!.type).toBe(2);
+    expect(timeline.streams.b![0]).toEqual({ type: 4, timestamp: 2000, data: { href: '', width: 1280, height: 720 } });
   });
 
-  it('at every moment, the merged stream shows the window the user was in, in the state its own events give', () => {
+  it('has nothing to play without a full snapshot', () => {
+    const timeline = sessionTimeline({ a: [meta(1000), mouse(1100)] });
+    expect(timeline.windows).toEqual([]);
+    expect(timeline.segments).toEqual([]);
+    expect(timeline.streams).toEqual({});
+  });
+
+  it('segments cover the session, each shows a drawable window, and switches are user events at least MIN_SEGMENT_MS apart', () => {
     const windowEvents = fc.array(
       fc.record({
         at: fc.integer({ min: 0, max: 60_000 }),
@@ -120,40 +160,67 @@ describe('sessionTimeline', () => {
       { minLength: 1, maxLength: 40 },
     );
     fc.assert(
-      fc.property(
-        fc.array(windowEvents, { minLength: 1, maxLength: 4 }),
-        fc.array(fc.double({ min: 0, max: 1, noNaN: true })),
-        (windows, probes) => {
-          const byWindow: Events = {};
-          windows.forEach((specs, w) => {
-            byWindow[`w${w}`] = specs.flatMap(({ at, kind }) =>
-              kind === 'full'
-                ? [meta(at), full(at)]
-                : kind === 'mutation'
-                  ? [mutation(at)]
-                  : kind === 'mouse'
-                    ? [mouse(at)]
-                    : [click(at, 1)],
-            );
-          });
-          const timeline = sessionTimeline(byWindow);
-          if (timeline.segments.length === 0) {
-            expect(
-              Object.values(byWindow)
-                .flat()
-                .some((e) => e.type === 2),
-            ).toBe(false);
-            return;
-          }
-          for (const probe of [0, 1, ...probes]) {
-            const t = Math.round(timeline.start + probe * (timeline.end - timeline.start));
-            const shown = windowAt(timeline.segments, t)!;
-            expect(windowStateAt(timeline.events, t)).toEqual(windowStateAt(byWindow[shown]!, t));
-          }
-        },
-      ),
+      fc.property(fc.array(windowEvents, { minLength: 1, maxLength: 4 }), (windows) => {
+        const byWindow: Events = {};
+        windows.forEach((specs, w) => {
+          byWindow[`w${w}`] = specs.flatMap(({ at, kind }) =>
+            kind === 'full'
+              ? [meta(at), full(at)]
+              : kind === 'mutation'
+                ? [mutation(at)]
+                : kind === 'mouse'
+                  ? [mouse(at)]
+                  : [click(at, 1)],
+          );
+        });
+        const timeline = sessionTimeline(byWindow);
+        const all = Object.values(byWindow).flat();
+        if (!all.some((e) => e.type === 2)) {
+          expect(timeline.segments).toEqual([]);
+          return;
+        }
+        const segments = timeline.segments;
+        expect(segments[0]!.start).toBe(Math.min(...all.filter((e) => e.type === 2).map((e) => e.timestamp)));
+        expect(segments.at(-1)!.end).toBe(Math.max(...all.map((e) => e.timestamp)));
+        segments.forEach((segment, i) => {
+          const own = byWindow[segment.windowId]!;
+          expect(own.some((e) => e.type === 2 && e.timestamp <= segment.start)).toBe(true);
+          if (i === 0) return;
+          expect(segment.start).toBe(segments[i - 1]!.end);
+          expect(segment.windowId).not.toBe(segments[i - 1]!.windowId);
+          expect(segment.start - segments[i - 1]!.start).toBeGreaterThanOrEqual(MIN_SEGMENT_MS);
+          expect(
+            own.some(
+              (e) =>
+                e.type === 3 && e.timestamp === segment.start && [1, 2].includes((e.data as { source: number }).source),
+            ),
+          ).toBe(true);
+        });
+        // Every window's stream is its own events from its first full snapshot on, each once, in time order.
+        for (const [id, stream] of Object.entries(timeline.streams)) {
+          const own = [...byWindow[id]!].sort((x, y) => x.timestamp - y.timestamp);
+          const from = own.findIndex((e) => e.type === 2);
+          expect(stream.slice(1).map(serialOf)).toEqual(own.slice(from).map(serialOf));
+        }
+      }),
       { numRuns: 300 },
     );
+  });
+
+  it('skip-inactivity jumps over gaps longer than the activity rule allows, and nothing else', () => {
+    const active: [number, number][] = [
+      [10_000, 12_000],
+      [14_000, 15_000],
+      [30_000, 31_000],
+    ];
+    expect(skipInactive(active, 0, 0, 60_000)).toBe(10_000); // before the first stretch, 10 s after the start
+    expect(skipInactive(active, 6000, 6000, 60_000)).toBe(6000); // the first stretch is 4 s after this start
+    expect(skipInactive(active, 11_000, 0, 60_000)).toBe(11_000);
+    expect(skipInactive(active, 13_000, 0, 60_000)).toBe(13_000); // a 2 s gap is still active by the rule
+    expect(skipInactive(active, 20_000, 0, 60_000)).toBe(30_000);
+    expect(skipInactive(active, 40_000, 0, 60_000)).toBe(60_000); // after the last stretch: the end
+    expect(skipInactive(active, 33_000, 0, 35_000)).toBe(33_000); // the end is within the gap allowed
+    expect(skipInactive([], 1000, 0, 60_000)).toBe(60_000);
   });
 
   it('lists console output with its level, class, text and trace', () => {
@@ -225,6 +292,37 @@ describe('sessionTimeline', () => {
     ]);
   });
 
+  it('lists what a hostile page recorded without failing: objects whose toString throws, absurd nesting', () => {
+    const hostile = JSON.parse('{"toString": 1}') as unknown;
+    let deep: Record<string, unknown> = { type: 3, id: 100_001, textContent: 'bottom' };
+    for (let id = 100_000; id > 1; id--) deep = { type: 2, id, tagName: 'div', attributes: {}, childNodes: [deep] };
+    const timeline = sessionTimeline({
+      w: [
+        meta(1000),
+        full(1000, { type: 0, id: 1, childNodes: [deep] }),
+        {
+          type: 6,
+          timestamp: 1100,
+          data: {
+            plugin: 'rrweb/console@1',
+            payload: { level: hostile, payload: [hostile, 'x'.repeat(10_000)], trace: [hostile] },
+          },
+        },
+        { type: 5, timestamp: 1200, data: { tag: hostile, payload: {} } },
+        { type: 3, timestamp: 1300, data: { source: 2, type: 2, id: 100_000 } },
+      ],
+    });
+    expect(timeline.console).toHaveLength(1);
+    expect(timeline.console[0]!.text).toHaveLength(2000);
+    expect(timeline.console[0]!.text.startsWith('{"toString":1} xxx')).toBe(true);
+    expect(timeline.console[0]!.trace).toEqual(['{"toString":1}']);
+    expect(timeline.listed.map((e) => e.label)).toEqual([
+      'https://shop.test/',
+      '{"toString":1}',
+      'Click on div "bottom"',
+    ]);
+  });
+
   it('marks activity by the summary rule and places analytics events in the window of their page', () => {
     const a = [meta(1000, 'https://shop.test/a'), full(1000), mouse(1000), mouse(3000), mouse(20_000)];
     const b = [meta(9000, 'https://shop.test/b'), full(9000), click(10_000, 1)];
@@ -258,6 +356,7 @@ describe('the player modules as the browser gets them', () => {
       'event-kinds.js',
       'player-app.js',
       'session-timeline.js',
+      'timeline-player.js',
     ]);
     const dir = await mkdtemp(join(tmpdir(), 'player-modules-'));
     try {
