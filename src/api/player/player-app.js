@@ -193,7 +193,7 @@ function resetStage() {
  * A session the API does not know yet, or not at all: it becomes playable within `playableWithinMs` of its upload,
  * so the page keeps looking, saying when to expect it, before it says the session is not there.
  */
-function waitForProcessing(id, generation, since) {
+function waitForProcessing(id, generation, since, startAt) {
   const waited = Date.now() - since;
   if (waited > playableWithinMs + PROCESSING_GRACE_MS) {
     $('notices').replaceChildren();
@@ -210,7 +210,7 @@ function waitForProcessing(id, generation, since) {
   setStatus('');
   setState('processing');
   setTimeout(() => {
-    if (generation === state.generation) play(id, { since });
+    if (generation === state.generation) play(id, { since, startAt });
   }, PROCESSING_POLL_MS);
 }
 
@@ -246,7 +246,7 @@ function play(id, options = {}) {
     .catch((error) => {
       if (generation !== state.generation) return;
       $('summary').replaceChildren();
-      if (error.code === 'not_found') return waitForProcessing(id, generation, options.since ?? Date.now());
+      if (error.code === 'not_found') return waitForProcessing(id, generation, options.since ?? Date.now(), startAt);
       // Past its retention, or deleted: gone for good. Said in a sentence (the API's detail), not as a failure.
       if (error.code === 'recording_expired' || error.code === 'recording_deleted') {
         notice(error.detail, 'gone');

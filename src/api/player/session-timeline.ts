@@ -73,6 +73,8 @@ const MAX_NODE_TEXT = 40;
  * must not flip the view on every batch of moves.
  */
 export const MIN_SEGMENT_MS = 1000;
+/** How long skip-inactivity keeps playing after an active stretch's last event. */
+export const SKIP_LEAD_OUT_MS = 1000;
 /** The viewport assumed for a window whose Meta event was not recorded (lost with an unreadable block). */
 const DEFAULT_VIEWPORT = { width: 1280, height: 720 };
 
@@ -174,15 +176,16 @@ export function windowSegments(byWindow: Readonly<Record<string, readonly Timeli
 /**
  * Each window's stream for a replayer of its own: its events from its first full snapshot on, led by the Meta event
  * that sets the viewport (the last one before that snapshot; else the window's next one, or a default when none was
- * recorded). Events before the first full snapshot cannot be drawn and are left out. Windows with no full snapshot
- * have no stream.
+ * recorded). Events before the first full snapshot cannot be drawn and are left out, and so are events whose `data`
+ * is not an object (rrweb would fail on them). Windows with no full snapshot have no stream.
  */
 export function windowStreams(
   byWindow: Readonly<Record<string, readonly TimelineEvent[]>>,
 ): Record<string, TimelineEvent[]> {
   const streams: Record<string, TimelineEvent[]> = {};
   for (const [windowId, unsorted] of Object.entries(byWindow)) {
-    const events = byTime(unsorted);
+    // rrweb reads `data` of every event it is given as an object: capture carries any JSON there.
+    const events = byTime(unsorted.filter((e) => typeof e.data === 'object' && e.data !== null));
     const full = events.findIndex((e) => e.type === EventType.FullSnapshot);
     if (full < 0) continue;
     const at = events[full]!.timestamp;
@@ -201,16 +204,18 @@ export function windowStreams(
 /**
  * Where skip-inactivity moves the playhead from `t`: to the start of the next active stretch when `t` lies in an
  * inactive one (more than `ACTIVITY_GAP_MS` without activity, counting from `start` before the first stretch), to
- * `end` after the last; else `t` itself.
+ * `end` after the last; else `t` itself. Each stretch plays on for `SKIP_LEAD_OUT_MS` after its last event, so the
+ * page's answer to a click is seen. A session without any activity plays as it is.
  */
 export function skipInactive(active: readonly ActiveInterval[], t: number, start: number, end: number): number {
+  if (active.length === 0) return t;
   let previousEnd = start;
   for (const [from, to] of active) {
-    if (t < from) return from - previousEnd > ACTIVITY_GAP_MS ? from : t;
+    if (t < from) return from - previousEnd > ACTIVITY_GAP_MS && t > previousEnd + SKIP_LEAD_OUT_MS ? from : t;
     if (t <= to) return t;
-    previousEnd = to;
+    previousEnd = Math.max(previousEnd, to);
   }
-  return end - previousEnd > ACTIVITY_GAP_MS ? end : t;
+  return end - previousEnd > ACTIVITY_GAP_MS && t > previousEnd + SKIP_LEAD_OUT_MS ? end : t;
 }
 
 /** A console argument as rrweb's console plugin stringified it: JSON strings lose their quotes, the rest stays. */

@@ -7,6 +7,9 @@
 // has no more events (an idle tab).
 import { skipInactive, windowAt } from './session-timeline.js';
 
+/** How far the shown replayer may fall behind the clock before it is drawn afresh at the clock's time. */
+const MAX_REPLAYER_LAG_MS = 500;
+
 export class TimelinePlayer {
   /**
    * @param container where the shown window's view goes
@@ -25,6 +28,7 @@ export class TimelinePlayer {
     this.current = undefined;
     this.frame = 0;
     this.lastTick = 0;
+    this.destroyed = false;
   }
 
   /** Milliseconds from the start of the timeline to the clock. */
@@ -71,15 +75,17 @@ export class TimelinePlayer {
 
   /** Moves the clock to `timestamp` (clamped to the session) and draws the window of that moment there. */
   seek(timestamp, play = this.playing) {
+    if (this.destroyed || !Number.isFinite(timestamp)) return;
     this.clock = Math.min(Math.max(timestamp, this.timeline.start), this.timeline.end);
     this.dropView();
-    const view = this.createView(windowAt(this.timeline.segments, this.clock));
-    this.current = view;
     try {
-      view.player.goto(Math.max(0, this.clock - view.start), play);
+      this.current = this.createView(windowAt(this.timeline.segments, this.clock));
+      // rrweb draws the events before the offset it is given: one millisecond more, so the event at exactly this
+      // moment (a page load's Meta and snapshot, the input an entry names) is drawn too.
+      this.current.player.goto(Math.max(0, this.clock - this.current.start) + 1, play);
     } catch (error) {
-      // rrweb throws from a seek over some malformed recordings (a document without a head): what could be drawn
-      // stays drawn, and the timeline goes on.
+      // rrweb throws over some malformed recordings (a document without a head): what could be drawn stays drawn,
+      // and the clock goes on.
       console.warn('the replayer could not draw this moment of the recording', error);
     }
     this.setPlaying(play);
@@ -100,9 +106,10 @@ export class TimelinePlayer {
     else this.play();
   }
 
+  /** Later replayers take the speed when they are made; a running one is replaced (rrweb's own change is a seek). */
   setSpeed(speed) {
     this.speed = speed;
-    this.current?.player.setSpeed(speed);
+    if (this.playing) this.seek(this.clock, true);
   }
 
   setSkipping(skipping) {
@@ -114,34 +121,51 @@ export class TimelinePlayer {
     cancelAnimationFrame(this.frame);
     if (playing) {
       this.lastTick = performance.now();
-      this.frame = requestAnimationFrame((now) => this.tick(now));
+      this.frame = requestAnimationFrame(() => this.tick());
     }
     this.options.onChange(this.offset, this.playing);
   }
 
-  tick(now) {
-    const next = this.clock + (now - this.lastTick) * this.speed;
+  /** The shown replayer's lag behind the clock, in ms (0 once it has played all of its window's events). */
+  replayerLag() {
+    const player = this.current?.player;
+    if (!player) return 0;
+    const played = player.getReplayer().getCurrentTime();
+    const expected = this.clock - this.current.start;
+    return played >= player.getMetaData().totalTime ? 0 : expected - played;
+  }
+
+  tick() {
+    // One time source: a frame's own timestamp can be older than the last seek's.
+    const now = performance.now();
+    const next = this.clock + Math.max(0, now - this.lastTick) * this.speed;
     this.lastTick = now;
     if (next >= this.timeline.end) {
       this.clock = this.timeline.end;
       this.pause();
       return;
     }
-    const target = this.skipping ? skipInactive(this.timeline.active, next, this.timeline.start, this.timeline.end) : next;
+    const target = this.skipping
+      ? skipInactive(this.timeline.active, next, this.timeline.start, this.timeline.end)
+      : next;
     if (target >= this.timeline.end) {
       this.seek(this.timeline.end, false);
       return;
     }
-    if (target !== next || windowAt(this.timeline.segments, target) !== this.shown) {
-      this.seek(target, true); // a skip, or the user went to another window
+    // A skip, the user going to another window, or a replayer that stopped on its own (rrweb waits for stylesheets
+    // and fonts) and fell behind the clock: drawn afresh at the clock's time.
+    const behind = Math.abs(this.replayerLag()) > MAX_REPLAYER_LAG_MS;
+    if (target !== next || windowAt(this.timeline.segments, target) !== this.shown || behind) {
+      this.seek(target, true);
       return;
     }
     this.clock = next;
     this.options.onChange(this.offset, true);
-    this.frame = requestAnimationFrame((time) => this.tick(time));
+    this.frame = requestAnimationFrame(() => this.tick());
   }
 
   destroy() {
+    this.destroyed = true;
     cancelAnimationFrame(this.frame);
     this.playing = false;
     this.dropView();

@@ -221,14 +221,26 @@ describe('the player: every window in one timeline, console and event panels, sc
     expect(await tab.locator('#window-badge').textContent()).toBe('Window 2 of 2');
     await seek(timeline.segments[2]!.start + 200);
     await replayedStatus(tab, 'Added to cart: first tab');
-    // Playing (not seeking) across a switch: the clock moves the view to B when the user went there.
+    // Playing (not seeking) across a switch, skipping off: the clock moves the view to B when the user went there.
+    await tab.locator('#skip-inactive').uncheck();
     await tab.evaluate(`window.replay.seek(${timeline.segments[1]!.start - 600}, true)`);
     await expect
-      .poll(() => currentTime(tab), { timeout: 10_000 })
-      .toBeGreaterThan(timeline.segments[1]!.start - timeline.start + 100);
+      .poll(() => currentTime(tab), { timeout: 10_000, interval: 20 })
+      .toBeGreaterThan(timeline.segments[1]!.start - timeline.start + 50);
     await tab.evaluate('window.replay.player.pause()');
     expect(await tab.locator('#window-badge').textContent()).toBe('Window 2 of 2');
     expect(await tab.locator('.window-view').getAttribute('data-window')).toBe(windowB);
+    const pausedAt = timeline.start + (await currentTime(tab));
+    await replayedStatus(tab, pausedAt < b.clickedAt ? 'Cart is empty' : 'Added to cart: second');
+    // At 4x the clock moves four times as fast as the wall clock.
+    await tab.locator('#speed').selectOption('4');
+    const before = await currentTime(tab);
+    await tab.locator('#play-toggle').click();
+    await tab.waitForTimeout(500);
+    await tab.locator('#play-toggle').click();
+    expect((await currentTime(tab)) - before).toBeGreaterThan(1000);
+    expect(await tab.locator('#play-toggle').textContent()).toBe('Play');
+    await tab.locator('#speed').selectOption('1');
     await seek(timeline.segments[2]!.start + 200);
     await replayedStatus(tab, 'Added to cart: first tab');
     await mkdir(resultsDir, { recursive: true });

@@ -135,6 +135,15 @@ describe('sessionTimeline', () => {
     ]);
   });
 
+  it('leaves events whose data is not an object out of the replayers', () => {
+    const broken = [
+      { type: 4, timestamp: 900, data: null },
+      { type: 3, timestamp: 1100, data: 'x' },
+    ] as TimelineEvent[];
+    const events = [meta(1000), full(1000), mouse(1200)];
+    expect(sessionTimeline({ a: [...broken, ...events] }).streams.a!.map(serialOf)).toEqual(events.map(serialOf));
+  });
+
   it('gives a window whose Meta was lost its next Meta, or a default viewport', () => {
     const lateMeta = meta(3000, 'https://shop.test/late');
     const timeline = sessionTimeline({ a: [full(1000), mouse(1100), lateMeta], b: [full(2000)] });
@@ -207,20 +216,34 @@ describe('sessionTimeline', () => {
     );
   });
 
-  it('skip-inactivity jumps over gaps longer than the activity rule allows, and nothing else', () => {
+  it('skip-inactivity jumps over gaps longer than the activity rule allows, after a lead-out, and nothing else', () => {
     const active: [number, number][] = [
       [10_000, 12_000],
       [14_000, 15_000],
       [30_000, 31_000],
     ];
-    expect(skipInactive(active, 0, 0, 60_000)).toBe(10_000); // before the first stretch, 10 s after the start
+    expect(skipInactive(active, 1500, 0, 60_000)).toBe(10_000); // before the first stretch, 10 s after the start
+    expect(skipInactive(active, 500, 0, 60_000)).toBe(500); // the first second plays
     expect(skipInactive(active, 6000, 6000, 60_000)).toBe(6000); // the first stretch is 4 s after this start
     expect(skipInactive(active, 11_000, 0, 60_000)).toBe(11_000);
     expect(skipInactive(active, 13_000, 0, 60_000)).toBe(13_000); // a 2 s gap is still active by the rule
+    expect(skipInactive(active, 15_800, 0, 60_000)).toBe(15_800); // the lead-out after a stretch plays
     expect(skipInactive(active, 20_000, 0, 60_000)).toBe(30_000);
     expect(skipInactive(active, 40_000, 0, 60_000)).toBe(60_000); // after the last stretch: the end
     expect(skipInactive(active, 33_000, 0, 35_000)).toBe(33_000); // the end is within the gap allowed
-    expect(skipInactive([], 1000, 0, 60_000)).toBe(60_000);
+    expect(skipInactive([], 20_000, 0, 60_000)).toBe(20_000); // no activity at all: played as it is
+    // A stretch from before the start (a seek's own start) does not move the start back.
+    expect(
+      skipInactive(
+        [
+          [0, 100],
+          [20_000, 21_000],
+        ],
+        9000,
+        8000,
+        60_000,
+      ),
+    ).toBe(9000);
   });
 
   it('lists console output with its level, class, text and trace', () => {
