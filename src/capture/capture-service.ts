@@ -76,6 +76,8 @@ export async function startCaptureService(options: CaptureOptions): Promise<Capt
   });
   const recordingRoute: IntakeRoute = {
     requirement: recordingEnabled,
+    // Its records hold copies only: every message is built into a buffer of its own (build-messages.ts).
+    reusesBodyBuffer: true,
     onUpload: (upload) => {
       metrics.wireBytes.inc(upload.wireBytes);
       metrics.decodedBytes.inc(upload.json.length);

@@ -11,6 +11,7 @@ import {
   isForm,
   isGzip,
 } from './body-encoding.ts';
+import type { BufferPool, PooledBuffer } from './buffer-pool.ts';
 import type { BudgetLease } from './inflight-budget.ts';
 import { lastTokenCandidate, TokenCandidates, TokenScanner, type TokenScanOptions } from './token-scan.ts';
 
@@ -27,6 +28,11 @@ export interface UploadOptions {
   readonly authenticate?: ((token: string) => Promise<void>) | undefined;
   /** Where the exact scan looks for the token besides the `/s/` places (token-scan.ts). */
   readonly tokenScan?: TokenScanOptions | undefined;
+  /**
+   * Where a body inflated in one piece gets its output buffer. Given only when the caller calls `Upload.release` once
+   * nothing refers to `json` any more; absent, every body gets a buffer of its own.
+   */
+  readonly outputBuffers?: BufferPool | undefined;
 }
 
 export interface Upload {
@@ -41,7 +47,14 @@ export interface Upload {
   readonly wireDigest: string;
   /** The first token found in the body (and authenticated), or undefined: none, or not looked for. */
   readonly token: string | undefined;
+  /**
+   * Gives `json`'s buffer back to `UploadOptions.outputBuffers` when it came from there (a no-op otherwise): call it
+   * once, when nothing refers to `json` or a view of it any more. Not calling it is always safe.
+   */
+  readonly release: () => void;
 }
+
+const noRelease = () => {};
 
 /** Output chunk of the streaming gunzip: few thread-pool round trips per body, and a fine grain to stop at. */
 const INFLATE_CHUNK_BYTES = 256 * 1024;
@@ -377,8 +390,9 @@ async function inflate(
   compressedBytes: () => number,
   gate: TokenGate | undefined,
   chunkSize = INFLATE_CHUNK_BYTES,
+  output?: Buffer,
 ): Promise<void> {
-  const gunzip: Gunzip = createGunzip({ chunkSize });
+  const gunzip: Gunzip = output ? gunzipInto(output) : createGunzip({ chunkSize });
   let failure: unknown;
   let ended = false;
   let waiting = false;
@@ -452,6 +466,33 @@ async function inflate(
   }
 }
 
+/** Fields of node:zlib's stream that hold its output buffer (not public API; see `gunzipInto`). */
+interface ZlibOutput {
+  _outBuffer?: unknown;
+  _outOffset?: unknown;
+  _chunkSize?: unknown;
+}
+
+/**
+ * A gunzip stream that writes its output into `output` first (then, should the body inflate to more, into buffers of
+ * `output`'s size of its own, as with `chunkSize`). Node's zlib streams take no output buffer, only a size they
+ * allocate one of: the stream is made with the smallest, which is then swapped for `output` before anything is
+ * written (`_outBuffer` and `_chunkSize` are what node:zlib reads for every write). Should a Node version lay its
+ * streams out otherwise, the swap is skipped and the stream allocates its output itself, as before: slower, never
+ * wrong (test/unit/capture/buffer-pool.test.ts notices).
+ */
+function gunzipInto(output: Buffer): Gunzip {
+  const gunzip = createGunzip({ chunkSize: zlibConstants.Z_MIN_CHUNK });
+  const fields = gunzip as unknown as ZlibOutput;
+  if (Buffer.isBuffer(fields._outBuffer) && fields._outOffset === 0 && typeof fields._chunkSize === 'number') {
+    fields._outBuffer = output;
+    fields._chunkSize = output.length;
+    return gunzip;
+  }
+  gunzip.destroy();
+  return createGunzip({ chunkSize: output.length });
+}
+
 /**
  * Reads an upload (`/s/`, and the behaviours and posthog-js events routes alike) off the socket and decodes it to its
  * JSON bytes, so that a request with a bad token costs as
@@ -461,8 +502,8 @@ async function inflate(
  *   is refused before a byte of the body is read; a declared length is taken from the in-flight budget up front
  *   (503 `capture_overloaded` when it does not fit), an undeclared one as it streams;
  * - a gzip body declared up to 1 MiB (posthog-js, nearly always) is read whole and inflated in one piece, into one
- *   buffer of the size its trailer announces (taken from the budget first); its token is looked for from the end
- *   of the result (posthog-js writes one into every item, after the events);
+ *   buffer of the size its trailer announces (taken from the budget first; lent by `outputBuffers` when given); its
+ *   token is looked for from the end of the result (posthog-js writes one into every item, after the events);
  * - a larger gzip body is inflated as it arrives, 256 KiB of output at a time, and the output is searched for the
  *   first token as it comes; when one turns up, inflation pauses (the socket is then no longer read either) until
  *   `authenticate` settles, so a bad token costs the bytes up to it;
@@ -475,7 +516,7 @@ async function inflate(
  * is accepted), except that the ratio guard of a body of undeclared length counts the bytes received so far.
  */
 export async function readUpload(req: IncomingMessage, url: URL, options: UploadOptions): Promise<Upload> {
-  const { bodyLimits: limits, lease, authenticate, tokenScan } = options;
+  const { bodyLimits: limits, lease, authenticate, tokenScan, outputBuffers } = options;
   const encoding = declaredEncoding(req.headers['content-encoding'], url.searchParams.get('compression'));
   const declared = declaredLength(req);
   if (declared !== undefined && declared > options.maxBodyBytes) {
@@ -488,10 +529,10 @@ export async function readUpload(req: IncomingMessage, url: URL, options: Upload
     options.maxBodyBytes,
     declared === undefined ? (bytes) => lease.take(bytes) : undefined,
   );
-  const finish = async (sink: DecodedSink, gate: TokenGate | undefined): Promise<Upload> => {
+  const finish = async (sink: DecodedSink, gate: TokenGate | undefined, release = noRelease): Promise<Upload> => {
     const json = sink.bytes();
     await gate?.finish(json);
-    return { json, wireBytes: reader.total, wireDigest: reader.digest.digest('hex'), token: gate?.admitted };
+    return { json, wireBytes: reader.total, wireDigest: reader.digest.digest('hex'), token: gate?.admitted, release };
   };
   /** A gzip body held whole, inflated in one piece. */
   const inflateWhole = async (gz: Buffer): Promise<Upload> => {
@@ -504,6 +545,7 @@ export async function readUpload(req: IncomingMessage, url: URL, options: Upload
     lease.take(chunkSize);
     const sink = new DecodedSink(limits, lease, chunkSize);
     const gate = authenticate && new TokenGate(sink.chunks, authenticate, 'whole-body', tokenScan);
+    const output: PooledBuffer | undefined = outputBuffers?.take(chunkSize);
     await inflate(
       [gz],
       async () => undefined,
@@ -511,8 +553,11 @@ export async function readUpload(req: IncomingMessage, url: URL, options: Upload
       () => gz.length,
       gate,
       chunkSize,
+      output?.bytes,
     );
-    return await finish(sink, gate);
+    // Releasable only from here on: the stream has ended, so no thread-pool write into the buffer is pending (after a
+    // failure one may be, and the buffer is left to the collector).
+    return await finish(sink, gate, output ? () => output.give() : noRelease);
   };
   /** A plain JSON body: its chunks are the JSON (in the budget already), looked at as they come. */
   const readPlain = async (

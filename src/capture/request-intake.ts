@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { ReplayError } from '../errors/index.ts';
 import type { Team } from '../teams/team-store.ts';
 import type { BodyLimits } from './body-encoding.ts';
+import { BufferPool } from './buffer-pool.ts';
 import type { InflightBudget } from './inflight-budget.ts';
 import { readUpload, type Upload } from './read-upload.ts';
 import type { TeamAdmission, TeamRequirement } from './team-admission.ts';
@@ -17,6 +18,12 @@ export interface IntakeRoute {
   readonly tokenScan?: TokenScanOptions | undefined;
   /** Sees the upload as soon as it is read (byte metrics), before anything else is checked. */
   readonly onUpload?: ((upload: Upload) => void) | undefined;
+  /**
+   * Nothing the route keeps once its handler has settled (records, the answer, errors, metrics) refers to the bytes
+   * of `body.json`: whatever it needs of them it copies (the recordings route builds its messages into buffers of
+   * their own). The decoded body's buffer then serves a later request instead of becoming garbage (buffer-pool.ts).
+   */
+  readonly reusesBodyBuffer?: boolean | undefined;
 }
 
 /** A request body that passed the intake, for the route to parse. */
@@ -44,6 +51,13 @@ export interface RequestIntakeOptions {
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 
 /**
+ * Inflated bodies up to the small-lease size (what posthog-js sends) share output buffers; 16 MiB idle at most is a
+ * buffer for each of a few dozen such requests in flight.
+ */
+const POOLED_BUFFER_MAX_BYTES = 4 * 1024 * 1024;
+const POOL_IDLE_MAX_BYTES = 16 * 1024 * 1024;
+
+/**
  * The ordered intake every upload route of capture shares (`/s/`, `/api/v1/behaviors`, posthog-js `/e/`): the order
  * of the checks is the point (DESIGN §3.5.1, docs/capture.md "Order of the checks"), so that everything that can
  * refuse a request cheaply runs before its body is inflated and parsed:
@@ -57,6 +71,10 @@ const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
  */
 export class RequestIntake {
   private readonly options: RequestIntakeOptions;
+  private readonly outputBuffers = new BufferPool({
+    maxBufferBytes: POOLED_BUFFER_MAX_BYTES,
+    maxIdleBytes: POOL_IDLE_MAX_BYTES,
+  });
 
   constructor(options: RequestIntakeOptions) {
     this.options = options;
@@ -78,12 +96,14 @@ export class RequestIntake {
     }
 
     const lease = this.options.budget.lease();
+    let upload: Upload | undefined;
     try {
-      const upload = await readUpload(req, url, {
+      upload = await readUpload(req, url, {
         maxBodyBytes: this.options.maxBodyBytes,
         bodyLimits: this.options.bodyLimits,
         lease,
         tokenScan: route.tokenScan,
+        outputBuffers: route.reusesBodyBuffer ? this.outputBuffers : undefined,
         authenticate: admitted
           ? undefined
           : async (token) => {
@@ -103,6 +123,7 @@ export class RequestIntake {
         },
       });
     } finally {
+      upload?.release(); // the handler has settled: nothing of the route refers to the body any more
       lease.release();
     }
   }

@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { expect } from 'vitest';
 import { type BodyLimits, defaultBodyLimits } from '../../../src/capture/body-encoding.ts';
+import type { BufferPool } from '../../../src/capture/buffer-pool.ts';
 import { InflightBudget } from '../../../src/capture/inflight-budget.ts';
 import { readUpload, type Upload } from '../../../src/capture/read-upload.ts';
 import { type ErrorCode, errorCatalogue } from '../../../src/errors/catalogue.ts';
@@ -38,6 +39,8 @@ export interface FakeUploadOptions {
   readonly budget?: InflightBudget;
   readonly authenticate?: (token: string) => Promise<void>;
   readonly chunkSize?: number;
+  /** Output buffers for bodies inflated in one piece (the caller then owns `Upload.release`). */
+  readonly outputBuffers?: BufferPool;
 }
 
 /** `readUpload` of `body` sent in `chunkSize` pieces (25 MB limit, default body limits, a 1 GiB budget). */
@@ -49,6 +52,7 @@ export function uploadOf(body: Buffer, options: FakeUploadOptions = {}): Promise
     bodyLimits: options.limits ?? defaultBodyLimits,
     lease,
     authenticate: options.authenticate,
+    outputBuffers: options.outputBuffers,
   }).finally(() => lease.release());
 }
 
@@ -63,6 +67,17 @@ export async function outcome(upload: Promise<Upload>): Promise<Outcome> {
     expect(Object.keys(errorCatalogue)).toContain(error.code);
     return error.code;
   }
+}
+
+/** `outcome`, with the upload's buffer given back once its bytes are read (so that the next upload may reuse it). */
+export async function outcomeReleased(upload: Promise<Upload>): Promise<Outcome> {
+  return outcome(
+    upload.then((u) => {
+      const copy = { ...u, json: Buffer.from(u.json) };
+      u.release();
+      return copy;
+    }),
+  );
 }
 
 /** The outcome of a body that decodes to `json`. */
