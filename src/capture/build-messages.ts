@@ -1,7 +1,10 @@
-import { compressLz4Frame } from '../codec/lz4-frames.ts';
 import { ScratchBuffer } from '../codec/scratch-buffer.ts';
 import { ReplayError } from '../errors/index.ts';
-import { encodeRecordingMessage, MAX_HEADER_BYTES, type RecordingMessageHeader } from '../recordings/message-codec.ts';
+import {
+  encodeLz4RecordingMessage,
+  MAX_HEADER_BYTES,
+  type RecordingMessageHeader,
+} from '../recordings/message-codec.ts';
 import type { RrwebEvent } from '../recordings/rrweb.ts';
 import { SummaryBuilder } from '../recordings/summary.ts';
 import type { Team } from '../teams/team-store.ts';
@@ -125,7 +128,7 @@ export function buildRecordingMessages(
       payloadCodec: 'lz4-frame',
       ...summary.finish(),
     };
-    const value = encodeRecordingMessage(header, compressLz4Frame(jsonl(chunk)));
+    const value = encodeLz4RecordingMessage(header, jsonl(chunk));
     return {
       key: session.sessionId,
       value,

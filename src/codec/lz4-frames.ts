@@ -40,7 +40,12 @@ const STORED_BLOCK = 0x80000000;
 /** Where a frame is written before it is copied out at its exact size. */
 const frameScratch = new ScratchBuffer(8 << 20);
 
-export function compressLz4Frame(data: Buffer): Buffer {
+/**
+ * `data` as one LZ4 frame (4 MiB independent blocks, a content checksum). With `headroom`, the frame starts that many
+ * bytes into the returned buffer, whose first bytes are left for the caller (a message envelope), so the frame is
+ * copied out of the scratch buffer once, into its final place.
+ */
+export function compressLz4Frame(data: Buffer, headroom = 0): Buffer {
   const blocks = Math.ceil(data.length / BLOCK_BYTES);
   // A block is stored as is when compressing does not shrink it, so no frame is larger than this.
   const worst = 7 + blocks * 4 + data.length + 8;
@@ -66,8 +71,8 @@ export function compressLz4Frame(data: Buffer): Buffer {
   out.writeUInt32LE(0, at); // end mark
   out.writeUInt32LE(xxhash32(data), at + 4);
   at += 8;
-  const frame = Buffer.allocUnsafe(at);
-  out.copy(frame, 0, 0, at);
+  const frame = Buffer.allocUnsafe(headroom + at);
+  out.copy(frame, headroom, 0, at);
   return frame;
 }
 

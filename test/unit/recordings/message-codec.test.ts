@@ -2,7 +2,11 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compressLz4Frame, decompressLz4Frames } from '../../../src/codec/lz4-frames.ts';
 import { isReplayError } from '../../../src/errors/index.ts';
-import { decodeRecordingMessage, encodeRecordingMessage } from '../../../src/recordings/message-codec.ts';
+import {
+  decodeRecordingMessage,
+  encodeLz4RecordingMessage,
+  encodeRecordingMessage,
+} from '../../../src/recordings/message-codec.ts';
 import { sampleHeader } from '../../support/recordings.ts';
 
 const jsonl = Buffer.from('["w1",{"type":4,"timestamp":1,"data":{"href":"https://example.com/"}}]\n');
@@ -28,6 +32,18 @@ describe('recordings message envelope (byte-level codec)', () => {
     expect(decoded.payload.equals(payload)).toBe(true);
     expect(decoded.payload.buffer).toBe(bytes.buffer);
     expect(decompressLz4Frames(decoded.payload).equals(jsonl)).toBe(true);
+  });
+
+  it('compresses straight behind the envelope to the same bytes as compressing first', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 20_000 }), (bytes) => {
+        const data = Buffer.from(bytes);
+        const direct = encodeLz4RecordingMessage(sampleHeader(), data);
+        expect(direct.equals(encodeRecordingMessage(sampleHeader(), compressLz4Frame(data)))).toBe(true);
+        expect(decompressLz4Frames(decodeRecordingMessage(direct).payload).equals(data)).toBe(true);
+      }),
+      { numRuns: 100 },
+    );
   });
 
   it('rejects every truncation with message_truncated or a header error, never a crash', () => {
