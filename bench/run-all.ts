@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { measureOtherWork } from './run-all/other-work.ts';
 import { benchPlan } from './run-all/plan.ts';
 import { chartsFor } from './run-all/plots.ts';
-import { measureReference, type ReferenceFigures } from './run-all/reference.ts';
+import { measureReferenceApart, type ReferenceFigures } from './run-all/reference.ts';
 import { renderPngs } from './run-all/render-png.ts';
 import { assembleReport, renderTable } from './run-all/report.ts';
 import { type BenchOutcome, runBench, skippedOutcome } from './run-all/run-bench.ts';
@@ -28,7 +28,7 @@ DESIGN §5 targets (met / not met / no target), JSON and PNG plots.
   --with-chaos   also bench/chaos/run.ts --quick (about 3 minutes more; the bound grows by 4 minutes)
   --help         this text
 
-Runs, in order: the reference (JSON.parse, memcpy and codecs on the corpus, in this process),
+Runs, in order: the reference (JSON.parse, memcpy and codecs on the corpus, in a process of its own),
 bench/capture/run.ts, bench/blob-consumer/run.ts, bench/end-to-end/latency.ts, bench/uba/throughput.ts and
 bench/uba/queries.ts, each with --out FILE and a budget (killed past it; its figures then count as failed).
 Progress goes to stderr, the table to stdout. Writes bench/results/run-all-<time>.json, each bench's JSON and log
@@ -68,7 +68,7 @@ progress(`reference: JSON.parse, memcpy and codecs on ${plan.reference.sessions}
 let reference: ReferenceFigures | undefined;
 let referenceError: string | undefined;
 try {
-  reference = await measureReference(plan.reference);
+  reference = await measureReferenceApart(plan.reference);
 } catch (error) {
   referenceError = (error as Error).message;
   progress(`reference failed: ${referenceError}`);

@@ -121,7 +121,7 @@ export function buildFigures(inputs: FigureInputs): Figure[] {
 type Reader = (name: BenchName, path: string) => number | null;
 
 function referenceSpecs(ref: ReferenceFigures | undefined): Spec[] {
-  const section = 'Reference (same corpus, this process, one core)';
+  const section = 'Reference (same corpus, a process of its own, one core)';
   const corpus = ref ? `${ref.corpus.bodies} posthog-js bodies, ${ref.corpus.bodyMB.toFixed(1)} MB` : '';
   return [
     {
