@@ -40,12 +40,16 @@ const STORED_BLOCK = 0x80000000;
 /** Where a frame is written before it is copied out at its exact size. */
 const frameScratch = new ScratchBuffer(8 << 20);
 
+/** `data` as one LZ4 frame (4 MiB independent blocks, a content checksum). */
+export function compressLz4Frame(data: Buffer): Buffer {
+  return compressLz4FrameAfter(data, 0);
+}
+
 /**
- * `data` as one LZ4 frame (4 MiB independent blocks, a content checksum). With `headroom`, the frame starts that many
- * bytes into the returned buffer, whose first bytes are left for the caller (a message envelope), so the frame is
- * copied out of the scratch buffer once, into its final place.
+ * `data` as one LZ4 frame that starts `headroom` bytes into the returned buffer: the first bytes are left for the
+ * caller (a message envelope), so the frame is copied out of the scratch buffer once, into its final place.
  */
-export function compressLz4Frame(data: Buffer, headroom = 0): Buffer {
+export function compressLz4FrameAfter(data: Buffer, headroom: number): Buffer {
   const blocks = Math.ceil(data.length / BLOCK_BYTES);
   // A block is stored as is when compressing does not shrink it, so no frame is larger than this.
   const worst = 7 + blocks * 4 + data.length + 8;

@@ -1,5 +1,5 @@
 import { crc32 } from 'node:zlib';
-import { compressLz4Frame } from '../codec/lz4-frames.ts';
+import { compressLz4FrameAfter } from '../codec/lz4-frames.ts';
 import { ReplayError } from '../errors/index.ts';
 import type { ActiveInterval } from './activity.ts';
 import {
@@ -83,7 +83,7 @@ export function encodeRecordingMessage(header: RecordingMessageHeader, payload: 
  */
 export function encodeLz4RecordingMessage(header: RecordingMessageHeader, jsonl: Buffer): Buffer {
   const json = headerBytes(header);
-  return writeEnvelope(compressLz4Frame(jsonl, envelopeBytes(json)), json);
+  return writeEnvelope(compressLz4FrameAfter(jsonl, envelopeBytes(json)), json);
 }
 
 function headerBytes(header: RecordingMessageHeader): Buffer {

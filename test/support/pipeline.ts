@@ -11,6 +11,8 @@ import { topicNames } from '../../src/kafka/topics.ts';
 import { createLogger } from '../../src/logging/logger.ts';
 import { openPostgres, type SqlDatabase } from '../../src/postgres/database.ts';
 import type { BlobStore } from '../../src/storage/blob-store.ts';
+import { freshBucketStore, startTestBlobConsumer } from './blob-consumer.ts';
+import { startTestCapture, type TestCapture } from './capture.ts';
 
 /**
  * The read half of the pipeline in this process: the ClickHouse sink (its own group) into a chDB under `dir`, and the
@@ -102,4 +104,32 @@ export function startTestBehaviorsSink(options: {
     createLogger((process.env.TEST_LOG_LEVEL as 'info') ?? 'error', 'behaviors-sink'),
     { brokers: options.brokers, clickhouse: options.clickhouse },
   );
+}
+
+/**
+ * The whole recordings pipeline in this process, on the stack's Kafka and Postgres and a fresh MinIO bucket: capture,
+ * a blob consumer on the recordings topic, the summary sink and the API (chDB under `dir`; `env` on top of their
+ * test settings). `stop` stops them in reverse order.
+ */
+export async function startRecordingPipeline(options: {
+  readonly brokers: string;
+  readonly postgresUrl: string;
+  readonly dir: string;
+  readonly env?: Record<string, string>;
+}) {
+  const { brokers, postgresUrl } = options;
+  const capture: TestCapture = await startTestCapture({ brokers, databaseUrl: postgresUrl });
+  const store = await freshBucketStore();
+  const consumer = await startTestBlobConsumer({ brokers, topic: topicNames.recordings, store });
+  const read = await startSinkAndApi({ brokers, postgresUrl, store, dir: options.dir, env: options.env ?? {} });
+  return {
+    ...read,
+    capture,
+    store,
+    async stop() {
+      await read.stop();
+      await consumer.stop();
+      await capture.stop();
+    },
+  };
 }

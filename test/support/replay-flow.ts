@@ -1,16 +1,21 @@
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { actLikeAUser, flushPosthog } from './posthog-page.ts';
 
-/** Opens the demo page, acts like a user (types `text`, clicks "Add to cart"), flushes posthog-js; the session id. */
-export async function recordDemoSession(browser: Browser, demoUrl: string, text: string): Promise<string> {
-  const tab = await browser.newPage();
-  await tab.goto(demoUrl);
-  await tab.waitForFunction(
+/** Opens a page that records itself with posthog-js, once its recording has started. */
+export async function openRecordingPage(page: Page, url: string): Promise<void> {
+  await page.goto(url);
+  await page.waitForFunction(
     'window.posthog && posthog.sessionRecordingStarted && posthog.sessionRecordingStarted()',
     undefined,
     { timeout: 20_000 },
   );
-  await tab.waitForTimeout(500);
+  await page.waitForTimeout(500);
+}
+
+/** Opens the demo page, acts like a user (types `text`, clicks "Add to cart"), flushes posthog-js; the session id. */
+export async function recordDemoSession(browser: Browser, demoUrl: string, text: string): Promise<string> {
+  const tab = await browser.newPage();
+  await openRecordingPage(tab, demoUrl);
   await actLikeAUser(tab, text);
   await tab.waitForTimeout(500);
   await flushPosthog(tab);

@@ -10,16 +10,14 @@ import { ApiKeyStore } from '../../../src/api/api-keys.ts';
 import { loadConfig } from '../../../src/config/index.ts';
 import { demoPageHtml, serveHtml } from '../../../src/dev/demo-page.ts';
 import { launchChromium } from '../../../src/harness/chromium.ts';
-import { topicNames } from '../../../src/kafka/topics.ts';
 import type { Team } from '../../../src/teams/team-store.ts';
 import type { BehaviorRecord } from '../../../src/uba/behavior-record.ts';
 import { insertBehaviors } from '../../../src/uba/behavior-rows.ts';
 import { APPLY_SCRIPT, scriptCall } from '../../../src/uba/realtime/apply-script.ts';
 import { appliedOffsetKey, hotItemsKey, keyUpdates } from '../../../src/uba/realtime/keys.ts';
 import { sampleBehavior } from '../../support/behaviors.ts';
-import { freshBucketStore, startTestBlobConsumer } from '../../support/blob-consumer.ts';
-import { startTestCapture, type TestCapture } from '../../support/capture.ts';
-import { startSinkAndApi } from '../../support/pipeline.ts';
+import type { TestCapture } from '../../support/capture.ts';
+import { startRecordingPipeline } from '../../support/pipeline.ts';
 import { playerSettled, recordDemoSession, replayedFrame, waitForSession } from '../../support/replay-flow.ts';
 
 // The dashboard page in Chromium on the real read path: a session recorded by posthog-js on the demo page through
@@ -93,19 +91,14 @@ describe('the analytics page in Chromium', () => {
     browser = await launchChromium(loadConfig());
     dir = await mkdtemp(join(tmpdir(), 'analytics-page-'));
     const brokers = stack.kafka!.brokers;
-    capture = await startTestCapture({ brokers, databaseUrl: stack.postgres!.url });
-    stops.push(() => capture.stop());
-    const store = await freshBucketStore();
-    const consumer = await startTestBlobConsumer({ brokers, topic: topicNames.recordings, store });
-    stops.push(() => consumer.stop());
-    const read = await startSinkAndApi({
+    const read = await startRecordingPipeline({
       brokers,
       postgresUrl: stack.postgres!.url,
-      store,
       dir,
       env: { REDIS_URL: stack.redis!.url },
     });
     stops.push(() => read.stop());
+    capture = read.capture;
     apiUrl = read.apiUrl;
     teamA = await capture.createTeam({ name: 'shop A' });
     teamB = await capture.createTeam({ name: 'shop B' });

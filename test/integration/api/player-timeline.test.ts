@@ -9,15 +9,13 @@ import { ApiKeyStore } from '../../../src/api/api-keys.ts';
 import { loadConfig } from '../../../src/config/index.ts';
 import { demoPageHtml, serveHtml } from '../../../src/dev/demo-page.ts';
 import { launchChromium } from '../../../src/harness/chromium.ts';
-import { topicNames } from '../../../src/kafka/topics.ts';
 import type { BlobStore } from '../../../src/storage/blob-store.ts';
 import type { Team } from '../../../src/teams/team-store.ts';
-import { freshBucketStore, startTestBlobConsumer } from '../../support/blob-consumer.ts';
-import { postRaw, sampleRrwebEvents, snapshotBody, startTestCapture, type TestCapture } from '../../support/capture.ts';
+import { postRaw, sampleRrwebEvents, snapshotBody, type TestCapture } from '../../support/capture.ts';
 import { eventually } from '../../support/kafka-offsets.ts';
-import { startSinkAndApi, startTestBehaviorsSink } from '../../support/pipeline.ts';
+import { startRecordingPipeline, startTestBehaviorsSink } from '../../support/pipeline.ts';
 import { flushPosthog } from '../../support/posthog-page.ts';
-import { playerSettled, replayedFrame, waitForSession } from '../../support/replay-flow.ts';
+import { openRecordingPage, playerSettled, replayedFrame, waitForSession } from '../../support/replay-flow.ts';
 
 const stack = inject('stack');
 const resultsDir = join(import.meta.dirname, '../../../.data/test-results');
@@ -29,16 +27,6 @@ type Json = Record<string, unknown>;
 /** What one tab did, with the browser's clock (the one the recording is stamped with). */
 interface TabActions {
   readonly clickedAt: number;
-}
-
-async function openRecordingTab(page: Page, url: string): Promise<void> {
-  await page.goto(url);
-  await page.waitForFunction(
-    'window.posthog && posthog.sessionRecordingStarted && posthog.sessionRecordingStarted()',
-    undefined,
-    { timeout: 20_000 },
-  );
-  await page.waitForTimeout(500);
 }
 
 /** Types `text` into the search field and clicks "Add to cart" (which logs a console error), like a user. */
@@ -77,19 +65,14 @@ describe('the player: every window in one timeline, console and event panels, sc
     browser = await launchChromium(loadConfig());
     dir = await mkdtemp(join(tmpdir(), 'player-timeline-'));
     const brokers = stack.kafka!.brokers;
-    capture = await startTestCapture({ brokers, databaseUrl: stack.postgres!.url });
-    stops.push(() => capture.stop());
-    store = await freshBucketStore();
-    const consumer = await startTestBlobConsumer({ brokers, topic: topicNames.recordings, store });
-    stops.push(() => consumer.stop());
-    const read = await startSinkAndApi({
+    const read = await startRecordingPipeline({
       brokers,
       postgresUrl: stack.postgres!.url,
-      store,
       dir,
       env: { BLOB_FLUSH_INTERVAL_MS: FLUSH_INTERVAL_MS },
     });
     stops.push(() => read.stop());
+    ({ capture, store } = read);
     // posthog-js's analytics events reach ClickHouse through the behaviour sink, for the event list.
     const behaviors = await startTestBehaviorsSink({
       brokers,
@@ -135,12 +118,12 @@ describe('the player: every window in one timeline, console and event panels, sc
     // One browser profile, two tabs: posthog-js shares the session between them and gives each tab its own window.
     const context = await browser.newContext();
     const tabA = await context.newPage();
-    await openRecordingTab(tabA, demo.url);
+    await openRecordingPage(tabA, demo.url);
     await tabA.evaluate("console.log('tab A ready')");
     const a = await addToCart(tabA, 'first tab');
     await tabA.waitForTimeout(1500);
     const tabB = await context.newPage();
-    await openRecordingTab(tabB, `${demo.url}?tab=b`);
+    await openRecordingPage(tabB, `${demo.url}?tab=b`);
     await tabB.evaluate("console.warn('tab B warning')");
     const b = await addToCart(tabB, 'second');
     await tabB.waitForTimeout(1500);

@@ -17,10 +17,9 @@ import { launchChromium } from '../../../src/harness/chromium.ts';
 import { topicNames } from '../../../src/kafka/topics.ts';
 import type { SqlDatabase } from '../../../src/postgres/database.ts';
 import { hotItemsKey, userRecentKey } from '../../../src/uba/realtime/keys.ts';
-import { freshBucketStore, startTestBlobConsumer } from '../../support/blob-consumer.ts';
-import { startTestCapture, type TestCapture } from '../../support/capture.ts';
+import type { TestCapture } from '../../support/capture.ts';
 import { eventually, groupOffsets } from '../../support/kafka-offsets.ts';
-import { startSinkAndApi } from '../../support/pipeline.ts';
+import { startRecordingPipeline } from '../../support/pipeline.ts';
 import { playToEnd, recordDemoSession, waitForSession } from '../../support/replay-flow.ts';
 
 const stack = inject('stack');
@@ -71,15 +70,13 @@ describe('record in Chromium, play back from the API', () => {
 
     beforeAll(async () => {
       dir = await mkdtemp(join(tmpdir(), 'replay-e2e-'));
-      const brokers = stack.kafka!.brokers;
-      capture = await startTestCapture({ brokers, databaseUrl: stack.postgres!.url });
-      stops.push(() => capture.stop());
-      const store = await freshBucketStore();
-      const consumer = await startTestBlobConsumer({ brokers, topic: topicNames.recordings, store });
-      stops.push(() => consumer.stop());
-      const read = await startSinkAndApi({ brokers, postgresUrl: stack.postgres!.url, store, dir });
-      stops.push(() => read.stop());
-      ({ db, apiUrl } = read);
+      const pipeline = await startRecordingPipeline({
+        brokers: stack.kafka!.brokers,
+        postgresUrl: stack.postgres!.url,
+        dir,
+      });
+      stops.push(() => pipeline.stop());
+      ({ db, apiUrl, capture } = pipeline);
     });
     afterAll(async () => {
       for (const stop of stops.reverse()) await stop();

@@ -101,9 +101,15 @@ describe('delete API (real MinIO, Postgres, chDB, Redis)', () => {
     return { status: response.status, text, json };
   };
   const path = (rest: string) => `/api/projects/${team.id}${rest}`;
+  /** A deleted session answers 410 `recording_deleted` on every session route, so the player can say so. */
+  const expectDeleted = (answer: { status: number; json?: { code?: string } }, what?: string) =>
+    expect({ status: answer.status, code: answer.json?.code }, what).toEqual({
+      status: 410,
+      code: 'recording_deleted',
+    });
   const events = async (sessionId: string) => {
     const list = await call('GET', path(`/session_recordings/${sessionId}/snapshots`), readKey);
-    if (list.status !== 200) return { status: list.status, text: '' };
+    if (list.status !== 200) return list;
     const blocks = list.json.blocks.length;
     const answer = await call(
       'GET',
@@ -155,8 +161,8 @@ describe('delete API (real MinIO, Postgres, chDB, Redis)', () => {
     const answer = await call('DELETE', path(`/session_recordings/${victim.sessionId}`), deleteKey);
     expect(answer.status).toBe(202);
     expect(answer.json).toMatchObject({ kind: 'session', target: victim.sessionId, sessions_total: 1 });
-    // Gone at once: 404, out of the listing.
-    expect((await call('GET', path(`/session_recordings/${victim.sessionId}`), readKey)).status).toBe(404);
+    // Gone at once: 410 recording_deleted, out of the listing.
+    expectDeleted(await call('GET', path(`/session_recordings/${victim.sessionId}`), readKey));
     expect(await listed()).not.toContain(victim.sessionId);
 
     const finished = await done(answer.json.id);
@@ -208,7 +214,7 @@ describe('delete API (real MinIO, Postgres, chDB, Redis)', () => {
       const answer = await call('DELETE', path('/persons/person-x'), deleteKey);
       expect(answer.status).toBe(202);
       expect(answer.json).toMatchObject({ kind: 'person', sessions_total: 3 });
-      for (const s of person) expect((await events(s.sessionId)).status, s.sessionId).toBe(404);
+      for (const s of person) expectDeleted(await events(s.sessionId), s.sessionId);
       expect(await redis.exists(userRecentKey(team.id, 'person-x'))).toBe(0);
       expect(await redis.exists(userRecentKey(team.id, 'someone-else'))).toBe(1);
       await done(answer.json.id);
@@ -243,7 +249,7 @@ describe('delete API (real MinIO, Postgres, chDB, Redis)', () => {
     // The sink catches up: the session's rows arrive after its deletion.
     const lateRows = await writeFlushes({ dir, team, store, flushes: [[late]], now: () => base + 3_600_000 * 5 });
     await insertSummaryRows(clickhouse, lateRows);
-    expect((await call('GET', path(`/session_recordings/${late.sessionId}`), readKey)).status).toBe(404);
+    expectDeleted(await call('GET', path(`/session_recordings/${late.sessionId}`), readKey));
     expect(await listed()).not.toContain(late.sessionId);
     // Progress is the team's, for keys that may delete.
     expect((await call('GET', path(`/session_recordings/delete/${answer.json.id}`), readKey)).status).toBe(403);
@@ -269,6 +275,6 @@ describe('delete API (real MinIO, Postgres, chDB, Redis)', () => {
       clickhouse,
       rows.filter((r) => r.session_id === victim.sessionId),
     );
-    expect((await call('GET', path(`/session_recordings/${victim.sessionId}`), readKey)).status).toBe(404);
+    expectDeleted(await call('GET', path(`/session_recordings/${victim.sessionId}`), readKey));
   });
 });
