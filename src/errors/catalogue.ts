@@ -268,9 +268,9 @@ export const errorCatalogue = {
   ),
   recording_deleted: spec(
     'not_found',
-    410,
+    404,
     false,
-    'The session was deleted (`DELETE` of the session, its person, or a date range): its blocks are erased and it does not come back.',
+    'The session was deleted (`DELETE` of the session, its person, or a date range): its blocks are erased and it does not come back. A 404 like any missing session (DESIGN §3.9), with a code of its own so that the player can say so.',
   ),
   api_overloaded: spec(
     'server_error',

@@ -30,7 +30,7 @@ const EVENTS = 4;
 /**
  * A bulk delete by date range over 10k sessions, run by a real `replay api` process that is SIGKILLed half-way and
  * started again: the request resumes where it stopped and finishes, progress is visible all along, and at every
- * moment each session is either deleted (410 recording_deleted) or whole (every event, no missing block): nothing half-deleted is served.
+ * moment each session is either deleted (404 recording_deleted) or whole (every event, no missing block): nothing half-deleted is served.
  */
 describe('bulk delete, killed half-way and resumed', () => {
   let dir: string;
@@ -110,14 +110,14 @@ describe('bulk delete, killed half-way and resumed', () => {
     const text = await response.text();
     return { status: response.status, text, json: text.startsWith('{') ? JSON.parse(text) : undefined };
   };
-  /** 'deleted' (410), 'whole' (every event, no missing block), or what else it was. */
+  /** 'deleted' (404 recording_deleted), 'whole' (every event, no missing block), or what else it was. */
   const state = async (i: number) => {
     const list = await call('GET', `/session_recordings/${sessionId(i)}/snapshots`);
-    if (list.status === 410 && list.json?.code === 'recording_deleted') return 'deleted';
+    if (list.status === 404 && list.json?.code === 'recording_deleted') return 'deleted';
     if (list.status !== 200) return `status ${list.status}`;
     const last = (list.json.blocks as unknown[]).length - 1;
     const blocks = await call('GET', `/session_recordings/${sessionId(i)}/snapshots?blocks=0-${last}`);
-    if (blocks.status === 410) return 'deleted'; // deleted between the two requests
+    if (blocks.status === 404 && blocks.json?.code === 'recording_deleted') return 'deleted'; // deleted in between
     const lines = blocks.text.split('\n').filter(Boolean);
     if (lines.some((line) => line.startsWith('{"missing_block"'))) return 'missing block';
     return lines.length === EVENTS ? 'whole' : `${lines.length} events`;

@@ -101,10 +101,10 @@ describe('delete API (real MinIO, Postgres, chDB, Redis)', () => {
     return { status: response.status, text, json };
   };
   const path = (rest: string) => `/api/projects/${team.id}${rest}`;
-  /** A deleted session answers 410 `recording_deleted` on every session route, so the player can say so. */
+  /** A deleted session answers 404 `recording_deleted` on every session route, so the player can say so. */
   const expectDeleted = (answer: { status: number; json?: { code?: string } }, what?: string) =>
     expect({ status: answer.status, code: answer.json?.code }, what).toEqual({
-      status: 410,
+      status: 404,
       code: 'recording_deleted',
     });
   const events = async (sessionId: string) => {
@@ -161,7 +161,7 @@ describe('delete API (real MinIO, Postgres, chDB, Redis)', () => {
     const answer = await call('DELETE', path(`/session_recordings/${victim.sessionId}`), deleteKey);
     expect(answer.status).toBe(202);
     expect(answer.json).toMatchObject({ kind: 'session', target: victim.sessionId, sessions_total: 1 });
-    // Gone at once: 410 recording_deleted, out of the listing.
+    // Gone at once: 404 recording_deleted, out of the listing.
     expectDeleted(await call('GET', path(`/session_recordings/${victim.sessionId}`), readKey));
     expect(await listed()).not.toContain(victim.sessionId);
 
