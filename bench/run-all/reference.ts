@@ -122,6 +122,8 @@ export async function measureReference(options: {
  * CPU-seconds for the same work (2.1 against 0.9: on this VM, memory no process has touched yet costs the first
  * process to touch it; what an exited process gave back is cheap to take again).
  */
+const REFERENCE_TIMEOUT_MS = 180_000;
+
 export async function measureReferenceApart(options: {
   readonly sessions: number;
   readonly minCpuSeconds: number;
@@ -129,7 +131,8 @@ export async function measureReferenceApart(options: {
   const { stdout } = await promisify(execFile)(
     process.execPath,
     [import.meta.filename, String(options.sessions), String(options.minCpuSeconds)],
-    { maxBuffer: 16 << 20 },
+    // Bounded like every bench step: the reference takes about 15 s here.
+    { maxBuffer: 16 << 20, timeout: REFERENCE_TIMEOUT_MS, killSignal: 'SIGKILL' },
   );
   return JSON.parse(stdout) as ReferenceFigures;
 }

@@ -46,6 +46,11 @@ const clickTypes: ReadonlySet<number> = new Set([
   MouseInteraction.TouchEnd,
 ]);
 
+/** `value[key]` when `value` is an object, else undefined: how an event's opaque `data` is read. */
+export function field(value: unknown, key: string): unknown {
+  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+}
+
 export function isActiveSource(source: number): boolean {
   return activeSources.has(source);
 }

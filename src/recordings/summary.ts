@@ -3,6 +3,7 @@ import {
   CONSOLE_PLUGIN,
   consoleLevelClass,
   EventType,
+  field,
   IncrementalSource,
   isActiveSource,
   isClickInteraction,
@@ -35,10 +36,6 @@ export interface EventsSummary {
   /** Distinct URLs in order of appearance, capped at `MAX_URLS_PER_SUMMARY`. */
   urls: string[];
   activeIntervals: ActiveInterval[];
-}
-
-function field(value: unknown, key: string): unknown {
-  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
 }
 
 function urlOf(event: RrwebEvent): string | undefined {

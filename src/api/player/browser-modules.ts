@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { transformSync } from 'amaro';
 
 /**
@@ -44,7 +44,7 @@ export function loadBrowserModules(): Map<string, BrowserModule> {
   return new Map(
     Object.entries(sources).map(([name, file]) => [
       name,
-      { name, code: Buffer.from(moduleText(basename(name), file, servedName), 'utf8') },
+      { name, code: Buffer.from(moduleText(name, file, servedName), 'utf8') },
     ]),
   );
 }

@@ -3,6 +3,7 @@ import {
   CONSOLE_PLUGIN,
   consoleLevelClass,
   EventType,
+  field,
   IncrementalSource,
   isActiveSource,
   isClickInteraction,
@@ -77,10 +78,6 @@ export const MIN_SEGMENT_MS = 1000;
 export const SKIP_LEAD_OUT_MS = 1000;
 /** The viewport assumed for a window whose Meta event was not recorded (lost with an unreadable block). */
 const DEFAULT_VIEWPORT = { width: 1280, height: 720 };
-
-function field(value: unknown, key: string): unknown {
-  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
-}
 
 function sourceOf(event: TimelineEvent): number | undefined {
   if (event.type !== EventType.IncrementalSnapshot) return undefined;

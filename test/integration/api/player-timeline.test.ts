@@ -339,6 +339,19 @@ describe('the player: every window in one timeline, console and event panels, sc
     await tab.close();
   }, 120_000);
 
+  it('stops looking for a session that never arrives and says it was not found', async () => {
+    const tab = await browser.newPage();
+    await tab.goto(`${apiUrl}/player#key=${key}&team=${team.id}&session=never-${randomUUID()}`);
+    await tab.locator('body[data-state="processing"]').waitFor({ state: 'attached', timeout: 15_000 });
+    // Looked for until the flush and insert intervals plus 30 s have passed (1.3 s + 30 s here), then given up.
+    await tab.locator('body[data-state="failed"]').waitFor({ state: 'attached', timeout: 60_000 });
+    expect(await tab.locator('#status').textContent()).toMatch(
+      /^No recording of session never-\S+ was found: it was never recorded, or its data never arrived\.$/,
+    );
+    expect(await tab.locator('#notices').textContent()).toBe('');
+    await tab.close();
+  }, 90_000);
+
   it('says a session is still processing until it is playable, and that a deleted one was deleted', async () => {
     const sessionId = `processing-${randomUUID()}`;
     const tab = await browser.newPage();
