@@ -1,13 +1,14 @@
 # syntax=docker/dockerfile:1
 # One image for every role: `docker run <image> capture | blob-consumer | sink | behaviors-sink | realtime-sink | api
 # | migrate | api-key ...`. Node 24 runs the TypeScript sources directly (type stripping), so there is no compile
-# step; the build stage exists for the native addons (node-rdkafka builds librdkafka, chdb fetches its engine).
+# step; the build stage exists for the native addons (node-rdkafka builds librdkafka, chdb fetches its engine, and
+# native/ holds capture's own two).
 ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 # hadolint ignore=DL3008
 RUN apt-get update \
-  && apt-get install -y --no-install-recommends python3 make g++ ca-certificates libssl-dev libsasl2-dev libzstd-dev zlib1g-dev \
+  && apt-get install -y --no-install-recommends python3 make gcc g++ ca-certificates libssl-dev libsasl2-dev libzstd-dev zlib1g-dev libdeflate-dev \
   && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
@@ -18,11 +19,15 @@ RUN npm install --no-save --no-audit --no-fund --omit=dev \
 COPY bin ./bin
 COPY src ./src
 COPY schema ./schema
+# capture's native JSON skipper, against the image's own Node headers.
+COPY scripts/env.sh scripts/build-native ./scripts/
+COPY native ./native
+RUN bash scripts/build-native
 
 FROM ${NODE_IMAGE}
 # hadolint ignore=DL3008
 RUN apt-get update \
-  && apt-get install -y --no-install-recommends ca-certificates libssl3 libsasl2-2 libzstd1 \
+  && apt-get install -y --no-install-recommends ca-certificates libssl3 libsasl2-2 libzstd1 libdeflate0 \
   && rm -rf /var/lib/apt/lists/* \
   && groupadd --system --gid 10001 replay \
   && useradd --system --uid 10001 --gid replay --home-dir /var/lib/replay --create-home replay

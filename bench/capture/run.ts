@@ -36,6 +36,7 @@ real Kafka broker and PostgreSQL on loopback.
   --seconds N      measuring time (default 20)
   --concurrency N  requests in flight (default 8)
   --sessions N     sessions of the amplified corpus to upload (default 200)
+  --node-flags=S   flags for the capture process's node, space-separated (e.g. --node-flags="--cpu-prof --trace-gc")
 ${outOptionUsage('capture', 19)}
   --help           this text
 
@@ -44,6 +45,7 @@ Prints decompressed MB per capture CPU-second, MB/s, request latency percentiles
     seconds: { type: 'string', default: '20' },
     concurrency: { type: 'string', default: '8' },
     sessions: { type: 'string', default: '200' },
+    'node-flags': { type: 'string', default: '' },
     out: { type: 'string', default: '' },
   },
 );
@@ -87,7 +89,8 @@ log(
 );
 
 const port = await freePort();
-const child = spawn(process.execPath, ['bin/replay.js', 'capture'], {
+const nodeFlags = args['node-flags'].split(' ').filter(Boolean);
+const child = spawn(process.execPath, [...nodeFlags, 'bin/replay.js', 'capture'], {
   env: {
     ...process.env,
     LOG_LEVEL: 'warn',

@@ -1,3 +1,4 @@
+import type { FrameAllocator } from '../codec/lz4-frames.ts';
 import { ScratchBuffer } from '../codec/scratch-buffer.ts';
 import { ReplayError } from '../errors/index.ts';
 import {
@@ -46,7 +47,13 @@ const jsonlScratch = new ScratchBuffer(8 << 20);
  */
 export function buildRecordingMessages(
   session: SessionSnapshots,
-  options: { readonly maxMessageBytes: number; readonly requestId: string; readonly capturedAt: number },
+  options: {
+    readonly maxMessageBytes: number;
+    readonly requestId: string;
+    readonly capturedAt: number;
+    /** Where each message's buffer comes from (default: a fresh one). */
+    readonly allocate?: FrameAllocator;
+  },
 ): RecordingRecord[] {
   const budget = rawBudget(options.maxMessageBytes);
   // A line is `[<window id JSON>,<event JSON>]\n`: from the event's own bytes when capture sliced them out of the
@@ -128,7 +135,7 @@ export function buildRecordingMessages(
       payloadCodec: 'lz4-frame',
       ...summary.finish(),
     };
-    const value = encodeLz4RecordingMessage(header, jsonl(chunk));
+    const value = encodeLz4RecordingMessage(header, jsonl(chunk), options.allocate);
     return {
       key: session.sessionId,
       value,

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { createGunzip, type Gunzip, constants as zlibConstants } from 'node:zlib';
 import { isReplayError, ReplayError } from '../errors/index.ts';
+import { nativeInflateGzipInto } from '../native/gzip-inflate.ts';
 import {
   type BodyLimits,
   base64Payload,
@@ -33,6 +34,11 @@ export interface UploadOptions {
    * nothing refers to `json` any more; absent, every body gets a buffer of its own.
    */
   readonly outputBuffers?: BufferPool | undefined;
+  /**
+   * Whether a gzip body inflated in one piece tries libdeflate first (src/native/gzip-inflate.ts, when built), before
+   * node:zlib. Default true; false only to test the node:zlib path alone.
+   */
+  readonly nativeInflate?: boolean | undefined;
 }
 
 export interface Upload {
@@ -517,6 +523,7 @@ function gunzipInto(output: Buffer): Gunzip {
  */
 export async function readUpload(req: IncomingMessage, url: URL, options: UploadOptions): Promise<Upload> {
   const { bodyLimits: limits, lease, authenticate, tokenScan, outputBuffers } = options;
+  const inflateGzipInto = options.nativeInflate === false ? undefined : nativeInflateGzipInto;
   const encoding = declaredEncoding(req.headers['content-encoding'], url.searchParams.get('compression'));
   const declared = declaredLength(req);
   if (declared !== undefined && declared > options.maxBodyBytes) {
@@ -546,15 +553,24 @@ export async function readUpload(req: IncomingMessage, url: URL, options: Upload
     const sink = new DecodedSink(limits, lease, chunkSize);
     const gate = authenticate && new TokenGate(sink.chunks, authenticate, 'whole-body', tokenScan);
     const output: PooledBuffer | undefined = outputBuffers?.take(chunkSize);
-    await inflate(
-      [gz],
-      async () => undefined,
-      sink,
-      () => gz.length,
-      gate,
-      chunkSize,
-      output?.bytes,
-    );
+    const target = output?.bytes ?? Buffer.allocUnsafeSlow(chunkSize);
+    // libdeflate first, in one call; anything it does not take whole (damage, a lying trailer, several members)
+    // goes through node:zlib, whose answers and error codes are the reference.
+    const written = inflateGzipInto?.(gz, target) ?? -1;
+    if (written >= 0) {
+      if (written > 0) sink.accept(target.subarray(0, written), gz.length);
+      if (gate?.look()) await gate.settle();
+    } else {
+      await inflate(
+        [gz],
+        async () => undefined,
+        sink,
+        () => gz.length,
+        gate,
+        chunkSize,
+        target,
+      );
+    }
     // Releasable only from here on: the stream has ended, so no thread-pool write into the buffer is pending (after a
     // failure one may be, and the buffer is left to the collector).
     return await finish(sink, gate, output ? () => output.give() : noRelease);

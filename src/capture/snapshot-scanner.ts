@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import { nativeSkipValue, type SkipValue } from '../native/json-skip.ts';
 import * as jsonBytes from './json-bytes.ts';
 import {
   CONTAINER,
@@ -20,11 +21,17 @@ import {
  * message. So the scanner never has to produce an error of its own: what it accepts, `JSON.parse` accepts too and
  * reads to the same values (test/unit/capture/snapshot-scanner.test.ts checks that against `JSON.parse` on hostile
  * inputs), and what it refuses goes the old way.
+ *
+ * The values it does not read (nearly all of a full snapshot's bytes) are stepped over by `skip`: the native skipper
+ * when it is built (src/native/json-skip.ts), else the same grammar in JavaScript here.
  */
-export function scanSnapshotBody(json: Buffer): SnapshotBody | undefined {
+export function scanSnapshotBody(
+  json: Buffer,
+  skip: SkipValue | undefined = nativeSkipValue,
+): SnapshotBody | undefined {
   if (!isUtf8(json)) return undefined;
   try {
-    return new Scanner(json).body();
+    return new Scanner(json, skip).body();
   } catch (error) {
     if (error === FALLBACK) return undefined;
     throw error;
@@ -143,9 +150,11 @@ class Scanner {
 
   /** The body as aligned 32-bit words, for skipping long strings four bytes at a time (undefined if unaligned). */
   private readonly words: Int32Array | undefined;
+  private readonly skip: SkipValue | undefined;
 
-  constructor(buf: Buffer) {
+  constructor(buf: Buffer, skip: SkipValue | undefined) {
     this.buf = buf;
+    this.skip = skip;
     this.end = buf.length;
     this.words = (buf.byteOffset & 3) === 0 ? new Int32Array(buf.buffer, buf.byteOffset, buf.length >>> 2) : undefined;
   }
@@ -459,6 +468,14 @@ class Scanner {
    */
   private skipValue(): void {
     const buf = this.buf;
+    const first = buf[this.pos];
+    // Containers go native (one call is worth it there; a scalar is quicker stepped over here).
+    if (this.skip !== undefined && (first === LBRACE || first === LBRACKET)) {
+      const end = this.skip(buf, this.pos);
+      if (end < 0) throw FALLBACK;
+      this.pos = end;
+      return;
+    }
     let depth = 0;
     let stack = this.stack;
     for (;;) {

@@ -1,4 +1,4 @@
-import { isReplayError } from '../errors/index.ts';
+import { isReplayError, ReplayError } from '../errors/index.ts';
 import {
   chromiumPrerequisites,
   kafkaPrerequisites,
@@ -7,7 +7,19 @@ import {
   prometheusPrerequisites,
   redisPrerequisites,
 } from '../harness/prerequisites.ts';
+import { nativeAddons } from '../native/index.ts';
 import type { Command } from './command.ts';
+
+/** Capture's addons (build/native/): without them it runs, slower. */
+function nativeAddonsBuilt(): string {
+  const missing = Object.entries(nativeAddons())
+    .filter(([, built]) => !built)
+    .map(([name]) => name);
+  if (missing.length > 0) {
+    throw new ReplayError('prerequisite_missing', `${missing.join(', ')} not built in build/native: run scripts/setup`);
+  }
+  return 'json-skip, gzip-inflate (build/native)';
+}
 
 export const doctorCommand: Command = {
   async run(_args, { config, stdout }) {
@@ -19,6 +31,7 @@ export const doctorCommand: Command = {
       ['redis', () => `Redis ${redisPrerequisites(config).version}`],
       ['prometheus', () => `Prometheus ${prometheusPrerequisites(config).version}`],
       ['chromium', () => chromiumPrerequisites(config).binary],
+      ['native', nativeAddonsBuilt],
     ];
     let failures = 0;
     for (const [name, check] of checks) {

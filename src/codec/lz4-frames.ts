@@ -45,11 +45,19 @@ export function compressLz4Frame(data: Buffer): Buffer {
   return compressLz4FrameAfter(data, 0);
 }
 
+/** Where a frame's final buffer comes from: `bytes` long exactly. */
+export type FrameAllocator = (bytes: number) => Buffer;
+
 /**
  * `data` as one LZ4 frame that starts `headroom` bytes into the returned buffer: the first bytes are left for the
- * caller (a message envelope), so the frame is copied out of the scratch buffer once, into its final place.
+ * caller (a message envelope), so the frame is copied out of the scratch buffer once, into its final place, a buffer
+ * from `allocate` (capture lends pooled ones).
  */
-export function compressLz4FrameAfter(data: Buffer, headroom: number): Buffer {
+export function compressLz4FrameAfter(
+  data: Buffer,
+  headroom: number,
+  allocate: FrameAllocator = Buffer.allocUnsafe,
+): Buffer {
   const blocks = Math.ceil(data.length / BLOCK_BYTES);
   // A block is stored as is when compressing does not shrink it, so no frame is larger than this.
   const worst = 7 + blocks * 4 + data.length + 8;
@@ -75,7 +83,7 @@ export function compressLz4FrameAfter(data: Buffer, headroom: number): Buffer {
   out.writeUInt32LE(0, at); // end mark
   out.writeUInt32LE(xxhash32(data), at + 4);
   at += 8;
-  const frame = Buffer.allocUnsafe(headroom + at);
+  const frame = allocate(headroom + at);
   out.copy(frame, headroom, 0, at);
   return frame;
 }

@@ -1,5 +1,5 @@
 import { crc32 } from 'node:zlib';
-import { compressLz4FrameAfter } from '../codec/lz4-frames.ts';
+import { compressLz4FrameAfter, type FrameAllocator } from '../codec/lz4-frames.ts';
 import { ReplayError } from '../errors/index.ts';
 import type { ActiveInterval } from './activity.ts';
 import {
@@ -79,11 +79,16 @@ export function encodeRecordingMessage(header: RecordingMessageHeader, payload: 
 
 /**
  * The message of `header` whose payload is `jsonl` as an LZ4 frame, compressed straight behind the envelope (the
- * same bytes as `encodeRecordingMessage(header, compressLz4Frame(jsonl))`, one payload-sized copy fewer).
+ * same bytes as `encodeRecordingMessage(header, compressLz4Frame(jsonl))`, one payload-sized copy fewer), in a
+ * buffer from `allocate`.
  */
-export function encodeLz4RecordingMessage(header: RecordingMessageHeader, jsonl: Buffer): Buffer {
+export function encodeLz4RecordingMessage(
+  header: RecordingMessageHeader,
+  jsonl: Buffer,
+  allocate?: FrameAllocator,
+): Buffer {
   const json = headerBytes(header);
-  return writeEnvelope(compressLz4FrameAfter(jsonl, envelopeBytes(json)), json);
+  return writeEnvelope(compressLz4FrameAfter(jsonl, envelopeBytes(json), allocate), json);
 }
 
 function headerBytes(header: RecordingMessageHeader): Buffer {

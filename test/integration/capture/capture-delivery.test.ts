@@ -60,6 +60,50 @@ describe('capture splits big requests', () => {
   });
 });
 
+describe('capture under concurrent requests', () => {
+  let capture: TestCapture;
+
+  beforeAll(async () => {
+    capture = await startTestCapture({ brokers: stack.kafka!.brokers, databaseUrl: stack.postgres!.url });
+  });
+  afterAll(() => capture?.stop());
+
+  // Messages are built into pooled buffers that go back to the pool once their transaction has settled: a buffer
+  // lent again too early would put one request's bytes into another's message (which its CRC would not notice, as it
+  // is computed over the new bytes).
+  it('puts on Kafka exactly the events each request sent, with many requests in flight at once', async () => {
+    const team = await capture.createTeam();
+    const requests = Array.from({ length: 48 }, () => {
+      const sessionId = randomUUID();
+      const events = Array.from({ length: 4 }, (_, i) => ({
+        type: 3,
+        timestamp: 1_763_800_000_000 + i,
+        // ~36 KB per event, different in every request: messages of ~50 KB compressed, past the pooling threshold.
+        data: {
+          source: 0,
+          adds: [{ text: `${sessionId}:${i}:`.repeat(500) + randomBytes(12_000).toString('base64') }],
+        },
+      }));
+      return { sessionId, events, body: gzipSync(json(snapshotBody(team.apiToken, sessionId, events))) };
+    });
+    const answers = await Promise.all(requests.map((r) => postRaw(`${capture.url}/s/`, r.body)));
+    expect(answers.map((a) => a.status)).toEqual(requests.map(() => 200));
+
+    const sessions = new Set(requests.map((r) => r.sessionId));
+    const messages = await readTopic(stack.kafka!.brokers, topicNames.recordings, {
+      done: (got) => {
+        const seen = new Set(got.map((m) => headerOf(m as never, 'session_id')));
+        return [...sessions].every((id) => seen.has(id));
+      },
+    });
+    for (const { sessionId, events } of requests) {
+      const mine = messages.filter(forSession(sessionId)).map((m) => decodeRecordingMessage(m.value!));
+      const lines = mine.flatMap((m) => decompressLz4Frames(m.payload).toString('utf8').trimEnd().split('\n'));
+      expect(lines.map((line) => JSON.parse(line)[1])).toEqual(events);
+    }
+  });
+});
+
 describe('capture limits', () => {
   let capture: TestCapture;
 

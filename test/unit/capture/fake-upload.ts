@@ -41,6 +41,8 @@ export interface FakeUploadOptions {
   readonly chunkSize?: number;
   /** Output buffers for bodies inflated in one piece (the caller then owns `Upload.release`). */
   readonly outputBuffers?: BufferPool;
+  /** false: node:zlib alone, without libdeflate first (default true, as capture runs). */
+  readonly nativeInflate?: boolean;
 }
 
 /** `readUpload` of `body` sent in `chunkSize` pieces (25 MB limit, default body limits, a 1 GiB budget). */
@@ -53,6 +55,7 @@ export function uploadOf(body: Buffer, options: FakeUploadOptions = {}): Promise
     lease,
     authenticate: options.authenticate,
     outputBuffers: options.outputBuffers,
+    nativeInflate: options.nativeInflate,
   }).finally(() => lease.release());
 }
 

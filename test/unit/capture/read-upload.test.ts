@@ -192,6 +192,31 @@ describe('reading an upload as it streams', () => {
     );
   });
 
+  it('inflates with libdeflate exactly as with node:zlib: the same JSON or the same code, for any gzip body', async () => {
+    const json = snapshotBody('phc_x', events);
+    const gz = gzipSync(json);
+    const lying = Buffer.from(gz);
+    lying.writeUInt32LE(10, lying.length - 4);
+    const bodies = fc.oneof(
+      mutated(gz),
+      truncated(gz),
+      fc.constantFrom(
+        lying,
+        Buffer.concat([gz, gz]), // two members
+        Buffer.concat([gz, Buffer.from('x')]), // trailing garbage
+        gzipSync(Buffer.alloc(0)),
+        gzipSync(Buffer.alloc(40 * 1024 * 1024)), // a bomb
+      ),
+    );
+    await fc.assert(
+      fc.asyncProperty(bodies, async (bytes) => {
+        const native = await outcome(uploadOf(bytes, { nativeInflate: true }));
+        expect(native).toBe(await outcome(uploadOf(bytes, { nativeInflate: false })));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('has the first token authenticated before the rest of the body is inflated', async () => {
     const seen: string[] = [];
     const upload = await uploadOf(gzipSync(snapshotBody('phc_good', events)), {

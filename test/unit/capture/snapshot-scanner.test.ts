@@ -5,6 +5,7 @@ import { parseSnapshotRequest } from '../../../src/capture/parse-snapshots.ts';
 import { CONTAINER, type SnapshotBody, snapshotBodyOf } from '../../../src/capture/snapshot-body.ts';
 import { scanSnapshotBody } from '../../../src/capture/snapshot-scanner.ts';
 import { decompressLz4Frames } from '../../../src/codec/lz4-frames.ts';
+import { nativeSkipValue, type SkipValue } from '../../../src/native/json-skip.ts';
 import { decodeRecordingMessage } from '../../../src/recordings/message-codec.ts';
 import { sampleTeam } from '../../support/teams.ts';
 
@@ -79,6 +80,8 @@ function expectSameAsJsonParse(bytes: Buffer, scanned: SnapshotBody): void {
   });
 }
 
+type Scan = (bytes: Buffer) => SnapshotBody | undefined;
+
 /** `bytes` copied to start at `offset` of a fresh allocation (the scanner reads aligned bodies a word at a time). */
 function placed(bytes: Buffer, offset: number): Buffer {
   const copy = Buffer.alloc(bytes.length + offset).subarray(offset);
@@ -90,9 +93,9 @@ function placed(bytes: Buffer, offset: number): Buffer {
  * For any bytes: what the scanner takes `JSON.parse` takes, and reads the same, whether the body is word-aligned in
  * memory or not. Answers whether it took them.
  */
-function differential(bytes: Buffer): boolean {
-  const aligned = scanSnapshotBody(placed(bytes, 0));
-  const unaligned = scanSnapshotBody(placed(bytes, 1));
+function differential(bytes: Buffer, scan: Scan): boolean {
+  const aligned = scan(placed(bytes, 0));
+  const unaligned = scan(placed(bytes, 1));
   expect(unaligned === undefined).toBe(aligned === undefined);
   if (aligned === undefined) return false;
   expectSameAsJsonParse(bytes, aligned);
@@ -212,11 +215,23 @@ function mutate(bytes: Buffer, edits: readonly Mutation[]): Buffer {
   return out;
 }
 
-describe('the snapshot scanner reads bodies as JSON.parse does', () => {
+// Both ways of stepping over the values the scanner does not read must give JSON.parse's answers: the native skipper
+// (scripts/setup builds it; the test fails when it is missing, so a build that silently stopped working is noticed)
+// and the JavaScript one, which capture runs without it.
+it('the native skipper is built', () => {
+  expect(nativeSkipValue).toBeTypeOf('function');
+});
+
+describe.each<[string, SkipValue | undefined]>([
+  ['the native skipper', nativeSkipValue],
+  ['the JavaScript skipper', undefined],
+])('the snapshot scanner reads bodies as JSON.parse does, with %s', (_skipper, skip) => {
+  const scan: Scan = (bytes) => scanSnapshotBody(bytes, skip);
+
   it('takes every body JSON.stringify makes, and reads each field and event as JSON.parse does', () => {
     fc.assert(
       fc.property(body, (value) => {
-        expect(differential(Buffer.from(JSON.stringify(value)))).toBe(true);
+        expect(differential(Buffer.from(JSON.stringify(value)), scan)).toBe(true);
       }),
       { numRuns: 3000 },
     );
@@ -233,7 +248,7 @@ describe('the snapshot scanner reads bodies as JSON.parse does', () => {
         } catch {
           parses = false;
         }
-        const took = differential(bytes);
+        const took = differential(bytes, scan);
         if (!parses) expect(took).toBe(false);
         if (took) taken++;
       }),
@@ -257,7 +272,7 @@ describe('the snapshot scanner reads bodies as JSON.parse does', () => {
       ]) {
         expect(() => JSON.parse(bytes), bytes).toThrow();
         for (const offset of [0, 1, 2, 3]) {
-          expect(scanSnapshotBody(placed(Buffer.from(bytes), offset)), bytes).toBeUndefined();
+          expect(scan(placed(Buffer.from(bytes), offset)), bytes).toBeUndefined();
         }
       }
     }
@@ -281,8 +296,8 @@ describe('the snapshot scanner reads bodies as JSON.parse does', () => {
         const body = `[{"event":"$snapshot","properties":{"$session_id":"s-1","$snapshot_data":[{"type":3,"timestamp":1,"data":{"text":"${value}","href":"${value}"}}]}}]`;
         for (const offset of [0, 1, 2, 3]) {
           const bytes = placed(Buffer.from(body), offset);
-          if (valid) expect(differential(bytes), body).toBe(true);
-          else expect(scanSnapshotBody(bytes), body).toBeUndefined();
+          if (valid) expect(differential(bytes, scan), body).toBe(true);
+          else expect(scan(bytes), body).toBeUndefined();
         }
       }
     }
@@ -291,16 +306,16 @@ describe('the snapshot scanner reads bodies as JSON.parse does', () => {
   it('refuses what is not UTF-8, and leaves whitespace inside the items to JSON.parse', () => {
     const good =
       '[{"event":"$snapshot","properties":{"$session_id":"s-1","$snapshot_data":[{"type":3,"timestamp":1}]}}]';
-    expect(differential(Buffer.from(good))).toBe(true);
-    expect(differential(Buffer.from(` \r\n\t${good}\n`))).toBe(true); // around the top-level value it is fine
+    expect(differential(Buffer.from(good), scan)).toBe(true);
+    expect(differential(Buffer.from(` \r\n\t${good}\n`), scan)).toBe(true); // around the top-level value it is fine
     for (const bad of [[0xc3, 0x28], [0xed, 0xa0, 0x80], [0xc0, 0xaf], [0xff], [0xf4, 0x90, 0x80, 0x80]]) {
       const bytes = Buffer.concat([Buffer.from(good.slice(0, 40)), Buffer.from(bad), Buffer.from(good.slice(40))]);
-      expect(scanSnapshotBody(bytes)).toBeUndefined();
+      expect(scan(bytes)).toBeUndefined();
     }
-    expect(scanSnapshotBody(Buffer.from(good.replace(',"$snapshot_data"', ', "$snapshot_data"')))).toBeUndefined();
-    expect(scanSnapshotBody(Buffer.from(`\uFEFF${good}`))).toBeUndefined(); // JSON.parse refuses a byte order mark
-    expect(scanSnapshotBody(Buffer.from('"not a batch"'))).toBeUndefined();
-    expect(scanSnapshotBody(Buffer.from(''))).toBeUndefined();
+    expect(scan(Buffer.from(good.replace(',"$snapshot_data"', ', "$snapshot_data"')))).toBeUndefined();
+    expect(scan(Buffer.from(`\uFEFF${good}`))).toBeUndefined(); // JSON.parse refuses a byte order mark
+    expect(scan(Buffer.from('"not a batch"'))).toBeUndefined();
+    expect(scan(Buffer.from(''))).toBeUndefined();
   });
 
   it('reads keys as JSON.parse does: escaped names, near misses, and the last of duplicate keys', () => {
@@ -316,7 +331,7 @@ describe('the snapshot scanner reads bodies as JSON.parse does', () => {
       `{"event":"$snapshot","properties":{"$session_id":"s-1","$snapshot_data":[${e(1)}]},"api_key":"phc_x","token":"t"}`,
       `[{"event":"\\u0024snapshot","properties":{"\\u0074oken":"\\u0070hc","$snapshot_data":[{"\\u0074ype":3,"timestamp":1,"d\\u0061ta":{"h\\u0072ef":"\\/a\\u00e9"}}]}}]`,
     ]) {
-      expect(differential(Buffer.from(text)), text).toBe(true);
+      expect(differential(Buffer.from(text), scan), text).toBe(true);
     }
   });
 
@@ -325,8 +340,8 @@ describe('the snapshot scanner reads bodies as JSON.parse does', () => {
     const deep = `{"type":3,"timestamp":1,"data":{"node":${'['.repeat(depth)}"]"${']'.repeat(depth)}}}`;
     const deepObjects = `{"type":3,"timestamp":2,"data":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}}`;
     const body = `[{"x":${'['.repeat(depth)}${']'.repeat(depth)}},{"event":"$snapshot","properties":{"$session_id":"s-1","$snapshot_data":[${deep},${deepObjects}]}}]`;
-    expect(differential(Buffer.from(body))).toBe(true);
-    expect(scanSnapshotBody(Buffer.from(body.slice(0, -3)))).toBeUndefined();
+    expect(differential(Buffer.from(body), scan)).toBe(true);
+    expect(scan(Buffer.from(body.slice(0, -3)))).toBeUndefined();
   });
 });
 
