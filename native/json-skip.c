@@ -17,21 +17,9 @@
 #endif
 
 /* Bytes a string holds as they are: all but '"', '\' and control bytes. */
-static uint8_t plain[256];
-/* After '\': 1 for "\/bfnrt, 2 for u (four hex digits follow). */
-static uint8_t escapes[256];
-static uint8_t hex[256];
+static inline int is_plain(uint8_t c) { return c >= 0x20 && c != '"' && c != '\\'; }
 
-static void init_tables(void) {
-  for (int c = 0x20; c < 256; c++) plain[c] = 1;
-  plain['"'] = 0;
-  plain['\\'] = 0;
-  const char *simple = "\"\\/bfnrt";
-  for (const char *e = simple; *e; e++) escapes[(uint8_t)*e] = 1;
-  escapes['u'] = 2;
-  const char *digits = "0123456789abcdefABCDEF";
-  for (const char *d = digits; *d; d++) hex[(uint8_t)*d] = 1;
-}
+static inline int is_hex(uint8_t c) { return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f'); }
 
 /* p is just past the opening quote; answers the byte after the closing quote, or NULL. */
 static const uint8_t *skip_string(const uint8_t *p, const uint8_t *end) {
@@ -52,20 +40,23 @@ static const uint8_t *skip_string(const uint8_t *p, const uint8_t *end) {
       p += 16;
     }
 #endif
-    while (p < end && plain[*p]) p++;
+    while (p < end && is_plain(*p)) p++;
     if (p >= end) return NULL;
 #if defined(__SSE2__)
   special:
 #endif
     if (*p == '"') return p + 1;
     if (*p != '\\' || end - p < 2) return NULL;
-    uint8_t kind = escapes[p[1]];
-    if (kind == 1) {
-      p += 2;
-    } else if (kind == 2 && end - p >= 6 && hex[p[2]] && hex[p[3]] && hex[p[4]] && hex[p[5]]) {
-      p += 6;
-    } else {
-      return NULL;
+    switch (p[1]) {
+      case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+        p += 2;
+        break;
+      case 'u':
+        if (end - p < 6 || !is_hex(p[2]) || !is_hex(p[3]) || !is_hex(p[4]) || !is_hex(p[5])) return NULL;
+        p += 6;
+        break;
+      default:
+        return NULL;
     }
   }
 }
@@ -200,7 +191,6 @@ static napi_value skip(napi_env env, napi_callback_info info) {
 }
 
 NAPI_MODULE_INIT() {
-  init_tables();
   napi_value fn;
   if (napi_create_function(env, "skip", NAPI_AUTO_LENGTH, skip, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "skip", fn) != napi_ok) return NULL;

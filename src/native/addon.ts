@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 /**
  * The exports of build/native/<name>.node (compiled from native/<name>.c by scripts/build-native, which scripts/setup
@@ -7,7 +8,9 @@ import { createRequire } from 'node:module';
  */
 export function loadAddon<T>(name: string): T | undefined {
   try {
-    return createRequire(import.meta.url)(new URL(`../../build/native/${name}.node`, import.meta.url).pathname) as T;
+    return createRequire(import.meta.url)(
+      fileURLToPath(new URL(`../../build/native/${name}.node`, import.meta.url)),
+    ) as T;
   } catch {
     return undefined;
   }
