@@ -73,6 +73,12 @@ export function createCaptureMetrics(registry: Registry) {
       help: 'Request bytes held now (read off the socket and decoded), against CAPTURE_MAX_INFLIGHT_BYTES.',
       registers,
     }),
+    nativeAddon: new Gauge({
+      name: 'capture_native_addon',
+      help: '1 when the native addon (json-skip, gzip-inflate) is loaded, 0 when capture runs its slower JavaScript or node:zlib path.',
+      labelNames: ['addon'],
+      registers,
+    }),
   };
 }
 

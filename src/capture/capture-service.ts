@@ -202,6 +202,8 @@ export async function startCaptureService(options: CaptureOptions): Promise<Capt
   );
   options.log.info('capture listening', { url: http.url });
   const native = nativeAddons();
+  metrics.nativeAddon.set({ addon: 'json-skip' }, native.jsonSkip ? 1 : 0);
+  metrics.nativeAddon.set({ addon: 'gzip-inflate' }, native.gzipInflate ? 1 : 0);
   if (!native.jsonSkip || !native.gzipInflate) {
     options.log.warn(
       'native addons not built (scripts/setup builds them): capture runs slower, with the same answers',

@@ -101,6 +101,10 @@ describe('capture under concurrent requests', () => {
       const lines = mine.flatMap((m) => decompressLz4Frames(m.payload).toString('utf8').trimEnd().split('\n'));
       expect(lines.map((line) => JSON.parse(line)[1])).toEqual(events);
     }
+    // ...and it ran the native paths this test is about (scripts/setup builds them).
+    const metrics = await (await fetch(`${capture.url}/metrics`)).text();
+    expect(metrics).toMatch(/^capture_native_addon\{addon="json-skip"[^}]*\} 1$/m);
+    expect(metrics).toMatch(/^capture_native_addon\{addon="gzip-inflate"[^}]*\} 1$/m);
   });
 });
 
