@@ -3,9 +3,13 @@
  * libdeflate-dev), about twice zlib's speed and without the thread-pool round trip of node:zlib's streams.
  * `inflateInto(gzip, output)` answers the bytes written, or -1 for anything but one well-formed gzip member that
  * fills at most `output` and ends exactly where `gzip` ends (bad data, a wrong checksum, too little room, trailing
- * bytes or a second member): the caller then inflates with node:zlib, whose answers and error codes stay the
- * reference (src/capture/read-upload.ts).
+ * bytes or a second member) or that carries a header CRC (FHCRC, which libdeflate does not check and zlib does; no
+ * browser writes one): the caller then inflates with node:zlib, whose answers and error codes stay the reference
+ * (src/capture/read-upload.ts). One difference remains: libdeflate decodes a few malformed deflate streams that zlib
+ * refuses (a code-length repeat running past the end, an unused literal/length code); such a body is accepted only
+ * when the gzip CRC-32 and size match what libdeflate decoded, and its bytes are then read like any other.
  */
+#define GZIP_FLAG_HEADER_CRC 0x02
 #define NAPI_VERSION 8
 #include <libdeflate.h>
 #include <node_api.h>
@@ -28,6 +32,7 @@ static napi_value inflate_into(napi_env env, napi_callback_info info) {
       napi_get_buffer_info(env, argv[0], &in, &in_bytes) == napi_ok &&
       napi_get_buffer_info(env, argv[1], &out, &out_bytes) == napi_ok &&
       napi_get_instance_data(env, &decompressor) == napi_ok && decompressor != NULL &&
+      !(in_bytes > 3 && (((const uint8_t *)in)[3] & GZIP_FLAG_HEADER_CRC)) &&
       libdeflate_gzip_decompress_ex(decompressor, in, in_bytes, out, out_bytes, &used_in, &written) ==
           LIBDEFLATE_SUCCESS &&
       used_in == in_bytes) {

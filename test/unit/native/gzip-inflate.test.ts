@@ -33,6 +33,9 @@ describe('the native gzip inflater', () => {
     expect(inflateInto(Buffer.concat([gz, Buffer.from([0])]), out)).toBe(-1);
     expect(inflateInto(Buffer.concat([gz, gz]), Buffer.alloc(text.length * 3))).toBe(-1);
     expect(inflateInto(text, out)).toBe(-1); // not gzip at all
+    const headerCrc = Buffer.concat([gz.subarray(0, 10), Buffer.from([0, 0]), gz.subarray(10)]);
+    headerCrc[3]! |= 0x02; // FHCRC: libdeflate would skip it unchecked, so node:zlib judges it
+    expect(inflateInto(headerCrc, out)).toBe(-1);
   });
 
   it('answers -1 for arguments that are not two buffers', () => {
