@@ -51,15 +51,6 @@ export interface CaptureOptions {
   readonly corsOrigins?: readonly string[] | undefined;
 }
 
-export interface CaptureService extends RunningHttpService {
-  readonly metrics: ReturnType<typeof createCaptureMetrics>;
-}
-
-/**
- * The capture HTTP service: `POST /s/` turns a posthog-js upload into recordings-topic messages and answers
- * `200 {"status":1}` only once all of them are committed to Kafka; `POST /api/v1/behaviors` and posthog-js's `/e/`
- * do the same for behaviours on `user_behaviors` (behavior-routes.ts). Every rejection is a catalogue error.
- */
 /**
  * Recording messages are built into pooled buffers, given back once their transaction has settled: a fresh buffer for
  * each was most of the memory capture took outside V8's heap, and V8 answers such memory with full collections (a
@@ -70,6 +61,15 @@ const POOLED_MESSAGE_MIN_BYTES = 16 * 1024;
 const POOLED_MESSAGE_MAX_BYTES = 4 * 1024 * 1024;
 const MESSAGE_POOL_IDLE_BYTES = 16 * 1024 * 1024;
 
+export interface CaptureService extends RunningHttpService {
+  readonly metrics: ReturnType<typeof createCaptureMetrics>;
+}
+
+/**
+ * The capture HTTP service: `POST /s/` turns a posthog-js upload into recordings-topic messages and answers
+ * `200 {"status":1}` only once all of them are committed to Kafka; `POST /api/v1/behaviors` and posthog-js's `/e/`
+ * do the same for behaviours on `user_behaviors` (behavior-routes.ts). Every rejection is a catalogue error.
+ */
 export async function startCaptureService(options: CaptureOptions): Promise<CaptureService> {
   const registry = createMetricsRegistry('capture');
   const metrics = createCaptureMetrics(registry);
@@ -206,7 +206,7 @@ export async function startCaptureService(options: CaptureOptions): Promise<Capt
   metrics.nativeAddon.set({ addon: 'gzip-inflate' }, native.gzipInflate ? 1 : 0);
   if (!native.jsonSkip || !native.gzipInflate) {
     options.log.warn(
-      'native addons not built (scripts/setup builds them): capture runs slower, with the same answers',
+      'native addons not built (scripts/setup builds them): capture scans in JavaScript and inflates with node:zlib, slower',
       {
         ...native,
       },
