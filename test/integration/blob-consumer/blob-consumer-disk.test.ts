@@ -17,6 +17,7 @@ import {
 } from '../../support/blob-consumer.ts';
 import { syntheticSession } from '../../support/expected-summary.ts';
 import { produceAll, readTopic } from '../../support/kafka.ts';
+import { eventually } from '../../support/kafka-offsets.ts';
 import { metricValue, scrape } from '../../support/metrics.ts';
 
 const stack = inject('stack');
@@ -127,7 +128,9 @@ describe('blob consumer on a full spool disk (a real tmpfs)', () => {
       sessions.reduce((n, s) => n + s.events.length, 0),
     );
     await expectExactlyOnce(store, rows, sessions, expect);
-    await pause(1500);
-    expect(metricValue(await scrape(running.http.url), 'consumer_paused')).toBe(0);
+    await eventually(
+      async () => metricValue(await scrape(running.http.url), 'consumer_paused') === 0,
+      'fetching to resume once the disk has room',
+    );
   });
 });
