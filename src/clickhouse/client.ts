@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { type ClickHouseClient, type ClickHouseClientConfigOptions, createClient } from '@clickhouse/client';
+import { registerJsonLinesInsert } from './json-rows-insert.ts';
 
 /**
  * chDB (the whole ClickHouse engine, ~150 MB mapped) is loaded only when a process opens it: a sink or API talking
@@ -43,10 +44,13 @@ export function openClickHouse(target: ClickHouseTarget): ClickHouseClient {
   if (target.kind === 'chdb') {
     // chdb types its connection against @clickhouse/client-common, which @clickhouse/client now bundles under its own
     // (structurally equal) types; the cast bridges the two declarations of one interface.
-    const connection = loadChdbConnection().createChdbConnection({
-      path: target.path,
-    }) as unknown as ClickHouseClientConfigOptions['connection'];
-    return createClient({ connection: settingsPerQuery(connection!), clickhouse_settings });
+    const chdb = loadChdbConnection().createChdbConnection({ path: target.path });
+    const connection = chdb as unknown as ClickHouseClientConfigOptions['connection'];
+    const client = createClient({ connection: settingsPerQuery(connection!), clickhouse_settings });
+    registerJsonLinesInsert(client, async ({ table, lines, settings }) => {
+      await chdb.chdb.rawInsert({ table, values: lines, format: 'JSONEachRow', settings });
+    });
+    return client;
   }
   return createClient({
     url: target.url,

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
+import { insertJsonRows } from '../clickhouse/json-rows-insert.ts';
 import { clickhouseTime } from '../recordings/summary-row.ts';
 import type { BehaviorRecord } from './behavior-record.ts';
 
@@ -210,23 +211,13 @@ export async function insertBehaviors(
   return plan.result;
 }
 
-async function insertRows(
-  client: ClickHouseClient,
-  table: string,
-  values: readonly object[],
-  token: string,
-): Promise<void> {
-  await client.insert({
-    table,
-    values: values as object[],
-    format: 'JSONEachRow',
-    clickhouse_settings: {
-      insert_deduplicate: 1,
-      insert_deduplication_token: token,
-      deduplicate_blocks_in_dependent_materialized_views: 1,
-      // chDB defaults to asynchronous inserts, which would batch this with others and skip deduplication.
-      async_insert: 0,
-    },
+function insertRows(client: ClickHouseClient, table: string, rows: readonly object[], token: string): Promise<void> {
+  return insertJsonRows(client, table, rows, {
+    insert_deduplicate: 1,
+    insert_deduplication_token: token,
+    deduplicate_blocks_in_dependent_materialized_views: 1,
+    // chDB defaults to asynchronous inserts, which would batch this with others and skip deduplication.
+    async_insert: 0,
   });
 }
 
